@@ -33,10 +33,11 @@ const Data& BinaryData() {
       x[i] = logit(rng);
       t[i] = positive(rng) ? 1.0f : 0.0f;
     }
-    auto* d = new Data{{kElements},
-                       std::string(reinterpret_cast<char*>(x.data()), x.size() * 4),
-                       std::string(reinterpret_cast<char*>(t.data()), t.size() * 4),
-                       DType::kFloat32};
+    auto* d =
+        new Data{{kElements},
+                 std::string(reinterpret_cast<char*>(x.data()), x.size() * 4),
+                 std::string(reinterpret_cast<char*>(t.data()), t.size() * 4),
+                 DType::kFloat32};
     return d;
   }();
   return *data;
@@ -52,21 +53,24 @@ const Data& MulticlassData() {
     std::vector<int64_t> t(kRows);
     for (float& v : x) v = logit(rng);
     for (int64_t& v : t) v = label(rng);
-    return new Data{{kRows, kClasses},
-                    std::string(reinterpret_cast<char*>(x.data()), x.size() * 4),
-                    std::string(reinterpret_cast<char*>(t.data()), t.size() * 8),
-                    DType::kInt64};
+    return new Data{
+        {kRows, kClasses},
+        std::string(reinterpret_cast<char*>(x.data()), x.size() * 4),
+        std::string(reinterpret_cast<char*>(t.data()), t.size() * 8),
+        DType::kInt64};
   }();
   return *data;
 }
 
-void RunLoss(benchmark::State& state, const Data& data, Task task, LossSpec spec,
-             bool gradient) {
+void RunLoss(benchmark::State& state, const Data& data, Task task,
+             LossSpec spec, bool gradient) {
   const std::vector<int64_t> target_shape =
-      task == Task::kMulticlass ? std::vector<int64_t>{data.shape[0]} : data.shape;
-  const BatchView view{.task = task,
-                       .scores = {data.shape, DType::kFloat32, data.scores},
-                       .targets = {target_shape, data.target_dtype, data.targets}};
+      task == Task::kMulticlass ? std::vector<int64_t>{data.shape[0]}
+                                : data.shape;
+  const BatchView view{
+      .task = task,
+      .scores = {data.shape, DType::kFloat32, data.scores},
+      .targets = {target_shape, data.target_dtype, data.targets}};
   int64_t elements = 0;
   for (auto _ : state) {
     absl::StatusOr<PreparedBatch> batch = PreparedBatch::Prepare(view);
@@ -78,28 +82,33 @@ void RunLoss(benchmark::State& state, const Data& data, Task task, LossSpec spec
 }
 
 void BM_BinaryFocal(benchmark::State& state) {
-  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kFocal}, false);
+  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kFocal},
+          false);
 }
 // The kernel alone, without validation: what Prepare() costs is the
 // difference to BM_BinaryFocal.
 void BM_BinaryFocalKernelOnly(benchmark::State& state) {
   const Data& data = BinaryData();
-  const auto x = FloatingValues::Borrow(absl::MakeConstSpan(
-      reinterpret_cast<const float*>(data.scores.data()), data.scores.size() / 4));
-  const auto t = FloatingValues::Borrow(absl::MakeConstSpan(
-      reinterpret_cast<const float*>(data.targets.data()), data.targets.size() / 4));
+  const auto x = FloatingValues::Borrow(
+      absl::MakeConstSpan(reinterpret_cast<const float*>(data.scores.data()),
+                          data.scores.size() / 4));
+  const auto t = FloatingValues::Borrow(
+      absl::MakeConstSpan(reinterpret_cast<const float*>(data.targets.data()),
+                          data.targets.size() / 4));
   for (auto _ : state) {
     benchmark::DoNotOptimize(
-        losses_internal::SigmoidFocal(x, t, {.alpha = 0.25, .gamma = 2.0}, {}).loss);
+        losses_internal::SigmoidFocal(x, t, {.alpha = 0.25, .gamma = 2.0}, {})
+            .loss);
   }
   state.SetItemsProcessed(state.iterations() * x.size());
 }
 // Validation and decoding alone (finite scores, targets in [0, 1]).
 void BM_PrepareBinary(benchmark::State& state) {
   const Data& data = BinaryData();
-  const BatchView view{.task = Task::kBinary,
-                       .scores = {data.shape, DType::kFloat32, data.scores},
-                       .targets = {data.shape, data.target_dtype, data.targets}};
+  const BatchView view{
+      .task = Task::kBinary,
+      .scores = {data.shape, DType::kFloat32, data.scores},
+      .targets = {data.shape, data.target_dtype, data.targets}};
   for (auto _ : state) {
     absl::StatusOr<PreparedBatch> batch = PreparedBatch::Prepare(view);
     benchmark::DoNotOptimize(batch->num_scores());
@@ -110,17 +119,20 @@ void BM_BinaryFocalWithGradient(benchmark::State& state) {
   RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kFocal}, true);
 }
 void BM_BinaryCrossEntropy(benchmark::State& state) {
-  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kCrossEntropy}, false);
+  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kCrossEntropy},
+          false);
 }
 void BM_BinaryAsymmetric(benchmark::State& state) {
-  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kAsymmetric}, false);
+  RunLoss(state, BinaryData(), Task::kBinary, {.kind = LossKind::kAsymmetric},
+          false);
 }
 void BM_MulticlassCrossEntropy(benchmark::State& state) {
   RunLoss(state, MulticlassData(), Task::kMulticlass,
           {.kind = LossKind::kCrossEntropy}, false);
 }
 void BM_MulticlassFocal(benchmark::State& state) {
-  RunLoss(state, MulticlassData(), Task::kMulticlass, {.kind = LossKind::kFocal}, false);
+  RunLoss(state, MulticlassData(), Task::kMulticlass,
+          {.kind = LossKind::kFocal}, false);
 }
 
 BENCHMARK(BM_BinaryFocal)->Unit(benchmark::kMillisecond);

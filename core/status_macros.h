@@ -13,10 +13,10 @@
 #define FM_STATUS_CONCAT(a, b) FM_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function when it is not OK.
-#define FM_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::absl::Status fm_status_ = (expr);           \
-    if (!fm_status_.ok()) return fm_status_;      \
+#define FM_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status fm_status_ = (expr);      \
+    if (!fm_status_.ok()) return fm_status_; \
   } while (false)
 
 // Declares or assigns `lhs` from a StatusOr, returning its status on error.

@@ -31,17 +31,19 @@ bool Close(double actual, double expected) {
 
 DType ParseDType(const std::string& name) {
   static const std::map<std::string, DType> kDTypes = {
-      {"FLOAT32", DType::kFloat32}, {"FLOAT16", DType::kFloat16},
+      {"FLOAT32", DType::kFloat32},   {"FLOAT16", DType::kFloat16},
       {"BFLOAT16", DType::kBFloat16}, {"FLOAT64", DType::kFloat64},
-      {"INT64", DType::kInt64},     {"INT32", DType::kInt32},
-      {"UINT8", DType::kUInt8},     {"BOOL", DType::kBool}};
+      {"INT64", DType::kInt64},       {"INT32", DType::kInt32},
+      {"UINT8", DType::kUInt8},       {"BOOL", DType::kBool}};
   return kDTypes.at(name);
 }
 
 Task ParseTask(const std::string& name) {
   static const std::map<std::string, Task> kTasks = {
-      {"BINARY", Task::kBinary}, {"MULTICLASS", Task::kMulticlass},
-      {"MULTILABEL", Task::kMultilabel}, {"DETECTION", Task::kDetection}};
+      {"BINARY", Task::kBinary},
+      {"MULTICLASS", Task::kMulticlass},
+      {"MULTILABEL", Task::kMultilabel},
+      {"DETECTION", Task::kDetection}};
   return kTasks.at(name);
 }
 
@@ -100,7 +102,8 @@ LossSpec ParseSpec(const json& spec) {
     out.class_alpha = spec["class_alpha"].get<std::vector<double>>();
   }
   if (spec.contains("samples_per_class")) {
-    out.samples_per_class = spec["samples_per_class"].get<std::vector<int64_t>>();
+    out.samples_per_class =
+        spec["samples_per_class"].get<std::vector<int64_t>>();
   }
   return out;
 }
@@ -130,7 +133,8 @@ TEST_P(GoldenLossTest, MatchesReference) {
                                    : InputKind::kLogits,
                  .scores = scores.View(),
                  .targets = targets.View()};
-  if (c.contains("ignore_index")) view.ignore_index = c["ignore_index"].get<int64_t>();
+  if (c.contains("ignore_index"))
+    view.ignore_index = c["ignore_index"].get<int64_t>();
   std::optional<EncodedTensor> box_preds, box_targets;
   if (c.contains("box_preds")) {
     box_preds = Encode(c["box_preds"]);
@@ -143,14 +147,15 @@ TEST_P(GoldenLossTest, MatchesReference) {
 
   for (const json& expected : c["losses"]) {
     SCOPED_TRACE(expected["spec"].dump());
-    absl::StatusOr<LossOutput> out =
-        ComputeLoss(*batch, ParseSpec(expected["spec"]), /*want_gradient=*/true);
+    absl::StatusOr<LossOutput> out = ComputeLoss(
+        *batch, ParseSpec(expected["spec"]), /*want_gradient=*/true);
     ASSERT_TRUE(out.ok()) << out.status();
     EXPECT_PRED2(Close, out->value, expected["value"].get<double>());
     const auto gradient = expected["gradient"].get<std::vector<double>>();
     ASSERT_EQ(out->gradient.size(), gradient.size());
     for (size_t i = 0; i < gradient.size(); ++i) {
-      EXPECT_PRED2(Close, out->gradient[i], gradient[i]) << "gradient[" << i << "]";
+      EXPECT_PRED2(Close, out->gradient[i], gradient[i])
+          << "gradient[" << i << "]";
     }
     if (expected.contains("values")) {
       const auto values = expected["values"].get<std::vector<double>>();

@@ -19,9 +19,8 @@ constexpr double kRowSumTolerance = 1e-2;
 absl::Status RequireRank(const TensorView& tensor, size_t rank,
                          absl::string_view field, absl::string_view what) {
   if (tensor.shape.size() != rank) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ".shape: ", what, ", got ",
-                     ShapeToString(tensor.shape)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".shape: ", what, ", got ", ShapeToString(tensor.shape)));
   }
   return absl::OkStatus();
 }
@@ -30,9 +29,9 @@ absl::Status RequireShape(const TensorView& tensor,
                           const std::vector<int64_t>& shape,
                           absl::string_view field, absl::string_view reason) {
   if (tensor.shape != shape) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".shape: expected ", ShapeToString(shape), " (", reason,
-        "), got ", ShapeToString(tensor.shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".shape: expected ", ShapeToString(shape), " (",
+                     reason, "), got ", ShapeToString(tensor.shape)));
   }
   return absl::OkStatus();
 }
@@ -47,7 +46,8 @@ bool AllInUnitInterval(Span values) {
 }
 
 absl::Status CheckUnitInterval(const FloatingValues& values,
-                               absl::string_view field, absl::string_view what) {
+                               absl::string_view field,
+                               absl::string_view what) {
   // A vectorizable pass first; the offending element is looked for on error.
   if (values.is_double() ? AllInUnitInterval(values.doubles())
                          : AllInUnitInterval(values.floats())) {
@@ -56,8 +56,9 @@ absl::Status CheckUnitInterval(const FloatingValues& values,
   for (size_t i = 0; i < values.size(); ++i) {
     const double v = values[i];
     if (!(v >= 0.0 && v <= 1.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": element ", i, " is ", v, "; ", what, " must lie in [0, 1]"));
+      return absl::InvalidArgumentError(absl::StrCat(field, ": element ", i,
+                                                     " is ", v, "; ", what,
+                                                     " must lie in [0, 1]"));
     }
   }
   return absl::OkStatus();
@@ -71,9 +72,9 @@ absl::StatusOr<std::vector<double>> ReadBoxes(
   FM_RETURN_IF_ERROR(
       RequireShape(*boxes, {num_anchors, 4}, field, "one box per anchor"));
   if (!IsFloatingPoint(boxes->dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".dtype: boxes must be floating point, got ",
-        DTypeName(boxes->dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".dtype: boxes must be floating point, got ",
+                     DTypeName(boxes->dtype)));
   }
   FloatingValues values = ReadFloating(*boxes);
   FM_RETURN_IF_ERROR(CheckFinite(values, field));
@@ -84,10 +85,14 @@ absl::StatusOr<std::vector<double>> ReadBoxes(
 
 absl::string_view TaskName(Task task) {
   switch (task) {
-    case Task::kBinary: return "BINARY";
-    case Task::kMulticlass: return "MULTICLASS";
-    case Task::kMultilabel: return "MULTILABEL";
-    case Task::kDetection: return "DETECTION";
+    case Task::kBinary:
+      return "BINARY";
+    case Task::kMulticlass:
+      return "MULTICLASS";
+    case Task::kMultilabel:
+      return "MULTILABEL";
+    case Task::kDetection:
+      return "DETECTION";
   }
   return "UNKNOWN";
 }
@@ -145,7 +150,8 @@ absl::StatusOr<PreparedBatch> PreparedBatch::Prepare(const BatchView& view) {
                                         "batch.targets", "one per score"));
       } else {
         FM_RETURN_IF_ERROR(RequireShape(view.targets, {batch.num_rows_},
-                                        "batch.targets", "one class id per row"));
+                                        "batch.targets",
+                                        "one class id per row"));
       }
       break;
     }
@@ -168,24 +174,26 @@ absl::StatusOr<PreparedBatch> PreparedBatch::Prepare(const BatchView& view) {
       const int64_t t = batch.class_targets_[i];
       if (view.ignore_index.has_value() && t == *view.ignore_index) continue;
       if (t < lowest || t >= batch.num_classes_) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "batch.targets: element ", i, " is ", t, ", outside [", lowest,
-            ", ", batch.num_classes_, ")",
-            view.task == Task::kDetection
-                ? " (-1 is background, -2 ignored)"
-                : (view.ignore_index.has_value()
-                       ? absl::StrCat(" and not ignore_index ", *view.ignore_index)
-                       : std::string())));
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch.targets: element ", i, " is ", t, ", outside [",
+                         lowest, ", ", batch.num_classes_, ")",
+                         view.task == Task::kDetection
+                             ? " (-1 is background, -2 ignored)"
+                             : (view.ignore_index.has_value()
+                                    ? absl::StrCat(" and not ignore_index ",
+                                                   *view.ignore_index)
+                                    : std::string())));
       }
     }
   }
 
   if (view.task == Task::kDetection) {
-    FM_ASSIGN_OR_RETURN(batch.box_preds_,
-                        ReadBoxes(view.box_preds, batch.num_rows_, "batch.box_preds"));
-    FM_ASSIGN_OR_RETURN(batch.box_targets_,
-                        ReadBoxes(view.box_targets, batch.num_rows_,
-                                  "batch.box_targets"));
+    FM_ASSIGN_OR_RETURN(
+        batch.box_preds_,
+        ReadBoxes(view.box_preds, batch.num_rows_, "batch.box_preds"));
+    FM_ASSIGN_OR_RETURN(
+        batch.box_targets_,
+        ReadBoxes(view.box_targets, batch.num_rows_, "batch.box_targets"));
     if (batch.box_preds_.size() != batch.box_targets_.size()) {
       return absl::InvalidArgumentError(
           "batch.box_targets: box_preds and box_targets come together");
@@ -201,7 +209,8 @@ absl::StatusOr<PreparedBatch> PreparedBatch::Prepare(const BatchView& view) {
     }
     return batch;
   }
-  FM_RETURN_IF_ERROR(CheckUnitInterval(scores, "batch.scores", "probabilities"));
+  FM_RETURN_IF_ERROR(
+      CheckUnitInterval(scores, "batch.scores", "probabilities"));
   batch.probabilities_ = scores.ToDoubles();
   std::vector<double> logits(batch.probabilities_.size());
   if (view.task == Task::kMulticlass) {
@@ -216,7 +225,8 @@ absl::StatusOr<PreparedBatch> PreparedBatch::Prepare(const BatchView& view) {
       }
     }
     for (size_t i = 0; i < logits.size(); ++i) {
-      logits[i] = std::max(std::log(batch.probabilities_[i]), -kMaxLogMagnitude);
+      logits[i] =
+          std::max(std::log(batch.probabilities_[i]), -kMaxLogMagnitude);
     }
   } else {
     for (size_t i = 0; i < logits.size(); ++i) {
@@ -236,8 +246,7 @@ void PreparedBatch::ChainToInputs(absl::Span<double> gradient) const {
   constexpr double kMinDerivativeDenominator = 1e-12;
   for (size_t i = 0; i < gradient.size(); ++i) {
     const double p = probabilities_[i];
-    const double denominator =
-        task_ == Task::kMulticlass ? p : p * (1.0 - p);
+    const double denominator = task_ == Task::kMulticlass ? p : p * (1.0 - p);
     gradient[i] /= std::max(denominator, kMinDerivativeDenominator);
   }
 }

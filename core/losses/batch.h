@@ -3,16 +3,17 @@
 //
 //   BatchView view{.task = Task::kBinary, .scores = s, .targets = t};
 //   FM_ASSIGN_OR_RETURN(PreparedBatch batch, PreparedBatch::Prepare(view));
-//   FM_ASSIGN_OR_RETURN(LossOutput out, ComputeLoss(batch, spec, false, "losses[0]"));
+//   FM_ASSIGN_OR_RETURN(LossOutput out, ComputeLoss(batch, spec, false,
+//   "losses[0]"));
 #ifndef FOCALMETRICS_CORE_LOSSES_BATCH_H_
 #define FOCALMETRICS_CORE_LOSSES_BATCH_H_
 
 #include <cstdint>
 #include <optional>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/tensor/tensor.h"
 

@@ -14,15 +14,16 @@ absl::StatusOr<std::vector<double>> ClassWeightsFromCounts(
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": no classes (need one count per class)"));
   }
-  if (scheme == WeightScheme::kEffectiveNumber && !(beta >= 0.0 && beta < 1.0)) {
+  if (scheme == WeightScheme::kEffectiveNumber &&
+      !(beta >= 0.0 && beta < 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("beta: must lie in [0, 1), got ", beta));
   }
   std::vector<double> weights(counts.size());
   for (size_t c = 0; c < counts.size(); ++c) {
     if (counts[c] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, "[", c, "]: negative count ", counts[c]));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", c, "]: negative count ", counts[c]));
     }
     const double n = static_cast<double>(std::max<int64_t>(counts[c], 1));
     switch (scheme) {

@@ -8,10 +8,10 @@
 #define FOCALMETRICS_CORE_LOSSES_CLASS_WEIGHTS_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace focalmetrics {

@@ -43,13 +43,14 @@ class ParameterCheck {
       : field_(field), spec_(spec), task_(task) {}
 
   absl::StatusOr<double> Scalar(absl::string_view name,
-                                const std::optional<double>& value,
-                                bool used, double fallback, double low,
-                                double high, bool low_open = false) const {
+                                const std::optional<double>& value, bool used,
+                                double fallback, double low, double high,
+                                bool low_open = false) const {
     if (!value.has_value()) return fallback;
     if (!used) return Unused(name);
     const double v = *value;
-    const bool inside = std::isfinite(v) && (low_open ? v > low : v >= low) && v <= high;
+    const bool inside =
+        std::isfinite(v) && (low_open ? v > low : v >= low) && v <= high;
     if (!inside) {
       return absl::InvalidArgumentError(absl::StrCat(
           field_, ".", name, ": must lie in ", low_open ? "(" : "[", low, ", ",
@@ -59,9 +60,9 @@ class ParameterCheck {
   }
 
   absl::Status Unused(absl::string_view name) const {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field_, ".", name, ": not a parameter of LOSS_KIND_",
-        LossKindName(spec_.kind), " on TASK_", TaskName(task_)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_, ".", name, ": not a parameter of LOSS_KIND_",
+                     LossKindName(spec_.kind), " on TASK_", TaskName(task_)));
   }
 
  private:
@@ -75,49 +76,52 @@ absl::StatusOr<ResolvedLoss> Resolve(const LossSpec& spec,
                                      absl::string_view field) {
   const Task task = batch.task();
   if (!Applies(spec.kind, task)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".kind: LOSS_KIND_", LossKindName(spec.kind),
-        " does not apply to TASK_", TaskName(task),
-        " (see the loss table in DESIGN.md)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".kind: LOSS_KIND_", LossKindName(spec.kind),
+                     " does not apply to TASK_", TaskName(task),
+                     " (see the loss table in DESIGN.md)"));
   }
   if (spec.kind == LossKind::kFocalDice && spec.reduction == Reduction::kNone) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, ".reduction: REDUCTION_NONE is not defined for "
-               "LOSS_KIND_FOCAL_DICE (the dice term belongs to the whole batch)"));
+        field,
+        ".reduction: REDUCTION_NONE is not defined for "
+        "LOSS_KIND_FOCAL_DICE (the dice term belongs to the whole batch)"));
   }
   const LossKind kind = spec.kind;
   const bool multiclass = task == Task::kMulticlass;
-  const bool sigmoid_focal =
-      (kind == LossKind::kFocal && !multiclass) || kind == LossKind::kFocalDice ||
-      kind == LossKind::kRetinaNet;
-  const bool any_focal = kind == LossKind::kFocal || kind == LossKind::kFocalDice ||
-                         kind == LossKind::kRetinaNet ||
-                         kind == LossKind::kClassBalancedFocal;
+  const bool sigmoid_focal = (kind == LossKind::kFocal && !multiclass) ||
+                             kind == LossKind::kFocalDice ||
+                             kind == LossKind::kRetinaNet;
+  const bool any_focal =
+      kind == LossKind::kFocal || kind == LossKind::kFocalDice ||
+      kind == LossKind::kRetinaNet || kind == LossKind::kClassBalancedFocal;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const ParameterCheck check(field, spec, task);
 
   ResolvedLoss r;
   r.kind = kind;
   r.reduction = spec.reduction;
-  FM_ASSIGN_OR_RETURN(r.alpha, check.Scalar("alpha", spec.alpha, sigmoid_focal,
-                                            sigmoid_focal ? 0.25 : -1.0, -kInf, 1.0));
+  FM_ASSIGN_OR_RETURN(r.alpha,
+                      check.Scalar("alpha", spec.alpha, sigmoid_focal,
+                                   sigmoid_focal ? 0.25 : -1.0, -kInf, 1.0));
   FM_ASSIGN_OR_RETURN(r.gamma, check.Scalar("gamma", spec.gamma, any_focal,
                                             any_focal ? 2.0 : 0.0, 0.0, kInf));
-  FM_ASSIGN_OR_RETURN(r.gamma_pos, check.Scalar("gamma_pos", spec.gamma_pos,
-                                                kind == LossKind::kAsymmetric,
-                                                1.0, 0.0, kInf));
-  FM_ASSIGN_OR_RETURN(r.gamma_neg, check.Scalar("gamma_neg", spec.gamma_neg,
-                                                kind == LossKind::kAsymmetric,
-                                                4.0, 0.0, kInf));
-  FM_ASSIGN_OR_RETURN(r.clip, check.Scalar("clip", spec.clip,
-                                           kind == LossKind::kAsymmetric, 0.05,
-                                           0.0, 1.0));
+  FM_ASSIGN_OR_RETURN(
+      r.gamma_pos, check.Scalar("gamma_pos", spec.gamma_pos,
+                                kind == LossKind::kAsymmetric, 1.0, 0.0, kInf));
+  FM_ASSIGN_OR_RETURN(
+      r.gamma_neg, check.Scalar("gamma_neg", spec.gamma_neg,
+                                kind == LossKind::kAsymmetric, 4.0, 0.0, kInf));
+  FM_ASSIGN_OR_RETURN(
+      r.clip, check.Scalar("clip", spec.clip, kind == LossKind::kAsymmetric,
+                           0.05, 0.0, 1.0));
   FM_ASSIGN_OR_RETURN(r.ohem_ratio, check.Scalar("ohem_ratio", spec.ohem_ratio,
                                                  kind == LossKind::kOhem, 0.25,
                                                  0.0, 1.0, /*low_open=*/true));
-  FM_ASSIGN_OR_RETURN(r.smooth_l1_beta,
-                      check.Scalar("smooth_l1_beta", spec.smooth_l1_beta,
-                                   kind == LossKind::kRetinaNet, 1.0, 0.0, kInf));
+  FM_ASSIGN_OR_RETURN(
+      r.smooth_l1_beta,
+      check.Scalar("smooth_l1_beta", spec.smooth_l1_beta,
+                   kind == LossKind::kRetinaNet, 1.0, 0.0, kInf));
   const bool class_balanced = kind == LossKind::kClassBalancedFocal;
   FM_ASSIGN_OR_RETURN(const double beta,
                       check.Scalar("beta", spec.beta, class_balanced,
@@ -129,11 +133,12 @@ absl::StatusOr<ResolvedLoss> Resolve(const LossSpec& spec,
 
   const int64_t classes = batch.num_classes();
   if (!spec.class_alpha.empty()) {
-    if (!(kind == LossKind::kFocal && multiclass)) return check.Unused("class_alpha");
+    if (!(kind == LossKind::kFocal && multiclass))
+      return check.Unused("class_alpha");
     if (static_cast<int64_t>(spec.class_alpha.size()) != classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ".class_alpha: ", spec.class_alpha.size(),
-          " weights for ", classes, " classes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".class_alpha: ", spec.class_alpha.size(),
+                       " weights for ", classes, " classes"));
     }
     for (size_t c = 0; c < spec.class_alpha.size(); ++c) {
       if (!(std::isfinite(spec.class_alpha[c]) && spec.class_alpha[c] >= 0)) {
@@ -152,12 +157,14 @@ absl::StatusOr<ResolvedLoss> Resolve(const LossSpec& spec,
       return absl::InvalidArgumentError(absl::StrCat(
           field, ".samples_per_class: ", spec.samples_per_class.size(),
           " counts for ", classes,
-          " classes (give one count per class, or name a run to use its counts)"));
+          " classes (give one count per class, or name a run to use its "
+          "counts)"));
     }
     FM_ASSIGN_OR_RETURN(
         r.class_alpha,
-        ClassWeightsFromCounts(spec.samples_per_class, WeightScheme::kEffectiveNumber,
-                               beta, absl::StrCat(field, ".samples_per_class")));
+        ClassWeightsFromCounts(spec.samples_per_class,
+                               WeightScheme::kEffectiveNumber, beta,
+                               absl::StrCat(field, ".samples_per_class")));
   }
   return r;
 }
@@ -166,13 +173,20 @@ absl::StatusOr<ResolvedLoss> Resolve(const LossSpec& spec,
 
 absl::string_view LossKindName(LossKind kind) {
   switch (kind) {
-    case LossKind::kCrossEntropy: return "CROSS_ENTROPY";
-    case LossKind::kFocal: return "FOCAL";
-    case LossKind::kClassBalancedFocal: return "CLASS_BALANCED_FOCAL";
-    case LossKind::kAsymmetric: return "ASYMMETRIC";
-    case LossKind::kOhem: return "OHEM";
-    case LossKind::kFocalDice: return "FOCAL_DICE";
-    case LossKind::kRetinaNet: return "RETINANET";
+    case LossKind::kCrossEntropy:
+      return "CROSS_ENTROPY";
+    case LossKind::kFocal:
+      return "FOCAL";
+    case LossKind::kClassBalancedFocal:
+      return "CLASS_BALANCED_FOCAL";
+    case LossKind::kAsymmetric:
+      return "ASYMMETRIC";
+    case LossKind::kOhem:
+      return "OHEM";
+    case LossKind::kFocalDice:
+      return "FOCAL_DICE";
+    case LossKind::kRetinaNet:
+      return "RETINANET";
   }
   return "UNKNOWN";
 }
@@ -198,7 +212,8 @@ absl::StatusOr<LossOutput> ComputeLoss(const PreparedBatch& batch,
       out = losses_internal::DetectionLoss(batch, resolved, want_gradient);
       break;
   }
-  if (out.ok() && want_gradient) batch.ChainToInputs(absl::MakeSpan(out->gradient));
+  if (out.ok() && want_gradient)
+    batch.ChainToInputs(absl::MakeSpan(out->gradient));
   return out;
 }
 

@@ -34,7 +34,8 @@ std::vector<Out> Widen(absl::string_view data, Convert convert) {
   const size_t n = data.size() / sizeof(In);
   std::vector<Out> out(n);
   for (size_t i = 0; i < n; ++i) {
-    out[i] = static_cast<Out>(convert(LoadLittleEndian<In>(data.data() + i * sizeof(In))));
+    out[i] = static_cast<Out>(
+        convert(LoadLittleEndian<In>(data.data() + i * sizeof(In))));
   }
   return out;
 }
@@ -43,14 +44,22 @@ std::vector<Out> Widen(absl::string_view data, Convert convert) {
 
 absl::string_view DTypeName(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "FLOAT32";
-    case DType::kFloat16: return "FLOAT16";
-    case DType::kBFloat16: return "BFLOAT16";
-    case DType::kFloat64: return "FLOAT64";
-    case DType::kInt64: return "INT64";
-    case DType::kInt32: return "INT32";
-    case DType::kUInt8: return "UINT8";
-    case DType::kBool: return "BOOL";
+    case DType::kFloat32:
+      return "FLOAT32";
+    case DType::kFloat16:
+      return "FLOAT16";
+    case DType::kBFloat16:
+      return "BFLOAT16";
+    case DType::kFloat64:
+      return "FLOAT64";
+    case DType::kInt64:
+      return "INT64";
+    case DType::kInt32:
+      return "INT32";
+    case DType::kUInt8:
+      return "UINT8";
+    case DType::kBool:
+      return "BOOL";
   }
   return "UNKNOWN";
 }
@@ -58,13 +67,17 @@ absl::string_view DTypeName(DType dtype) {
 size_t DTypeSize(DType dtype) {
   switch (dtype) {
     case DType::kFloat64:
-    case DType::kInt64: return 8;
+    case DType::kInt64:
+      return 8;
     case DType::kFloat32:
-    case DType::kInt32: return 4;
+    case DType::kInt32:
+      return 4;
     case DType::kFloat16:
-    case DType::kBFloat16: return 2;
+    case DType::kBFloat16:
+      return 2;
     case DType::kUInt8:
-    case DType::kBool: return 1;
+    case DType::kBool:
+      return 1;
   }
   return 1;
 }
@@ -99,12 +112,13 @@ absl::StatusOr<int64_t> NumElements(absl::Span<const int64_t> shape,
 absl::Status ValidateTensor(const TensorView& tensor, absl::string_view field) {
   absl::StatusOr<int64_t> count = NumElements(tensor.shape, field);
   if (!count.ok()) return count.status();
-  const uint64_t expected = static_cast<uint64_t>(*count) * DTypeSize(tensor.dtype);
+  const uint64_t expected =
+      static_cast<uint64_t>(*count) * DTypeSize(tensor.dtype);
   if (tensor.data.size() != expected) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, ".data: ", tensor.data.size(), " bytes for shape ",
-        ShapeToString(tensor.shape), " of ", DTypeName(tensor.dtype),
-        " (expected ", expected, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".data: ", tensor.data.size(), " bytes for shape ",
+                     ShapeToString(tensor.shape), " of ",
+                     DTypeName(tensor.dtype), " (expected ", expected, ")"));
   }
   return absl::OkStatus();
 }
@@ -186,13 +200,15 @@ absl::StatusOr<std::vector<int64_t>> ReadIntegers(const TensorView& tensor,
       return Widen<int64_t, uint8_t>(tensor.data, identity);
     default:
       return absl::InvalidArgumentError(absl::StrCat(
-          field, ".dtype: class ids must be an integer dtype (INT64, INT32, "
-                 "UINT8), got ",
+          field,
+          ".dtype: class ids must be an integer dtype (INT64, INT32, "
+          "UINT8), got ",
           DTypeName(tensor.dtype)));
   }
 }
 
-absl::Status CheckFinite(const FloatingValues& values, absl::string_view field) {
+absl::Status CheckFinite(const FloatingValues& values,
+                         absl::string_view field) {
   // One branch-free pass on the exponent bits, which vectorizes; the index
   // is looked for only on error.
   auto first_bad = [&](auto span) -> int64_t {
@@ -200,9 +216,11 @@ absl::Status CheckFinite(const FloatingValues& values, absl::string_view field) 
     using Bits = std::conditional_t<sizeof(Value) == 4, uint32_t, uint64_t>;
     constexpr Bits kExponent = static_cast<Bits>(
         sizeof(Value) == 4 ? 0x7f800000u : 0x7ff0000000000000u);
-    Bits not_finite = 0;  // An integer reduction: GCC vectorizes it, not a bool.
+    Bits not_finite =
+        0;  // An integer reduction: GCC vectorizes it, not a bool.
     for (Value v : span) {
-      not_finite |= static_cast<Bits>((std::bit_cast<Bits>(v) & kExponent) == kExponent);
+      not_finite |=
+          static_cast<Bits>((std::bit_cast<Bits>(v) & kExponent) == kExponent);
     }
     if (not_finite == 0) return -1;
     for (size_t i = 0; i < span.size(); ++i) {
@@ -255,14 +273,28 @@ std::string EncodeAs(absl::Span<const double> values, DType dtype) {
   };
   for (double v : values) {
     switch (dtype) {
-      case DType::kFloat32: put(static_cast<float>(v)); break;
-      case DType::kFloat64: put(v); break;
-      case DType::kFloat16: put(FloatToHalf(static_cast<float>(v))); break;
-      case DType::kBFloat16: put(FloatToBFloat16(static_cast<float>(v))); break;
-      case DType::kInt64: put(static_cast<int64_t>(v)); break;
-      case DType::kInt32: put(static_cast<int32_t>(v)); break;
+      case DType::kFloat32:
+        put(static_cast<float>(v));
+        break;
+      case DType::kFloat64:
+        put(v);
+        break;
+      case DType::kFloat16:
+        put(FloatToHalf(static_cast<float>(v)));
+        break;
+      case DType::kBFloat16:
+        put(FloatToBFloat16(static_cast<float>(v)));
+        break;
+      case DType::kInt64:
+        put(static_cast<int64_t>(v));
+        break;
+      case DType::kInt32:
+        put(static_cast<int32_t>(v));
+        break;
       case DType::kUInt8:
-      case DType::kBool: put(static_cast<uint8_t>(v)); break;
+      case DType::kBool:
+        put(static_cast<uint8_t>(v));
+        break;
     }
   }
   return out;

@@ -4,18 +4,19 @@
 //
 //   TensorView scores{.shape = {4, 3}, .dtype = DType::kFloat32, .data = b};
 //   FM_RETURN_IF_ERROR(ValidateTensor(scores, "batch.scores"));
-//   FM_ASSIGN_OR_RETURN(FloatingValues v, ReadFloating(scores, "batch.scores"));
+//   FM_ASSIGN_OR_RETURN(FloatingValues v, ReadFloating(scores,
+//   "batch.scores"));
 #ifndef FOCALMETRICS_CORE_TENSOR_TENSOR_H_
 #define FOCALMETRICS_CORE_TENSOR_TENSOR_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace focalmetrics {

@@ -49,14 +49,15 @@ TEST(HalfTest, RoundTripsAndRoundsToNearestEven) {
 TEST(BFloat16Test, RoundTripsAndRoundsToNearestEven) {
   EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(3.0f)), 3.0f);
   EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 0x1p-8f)), 1.0f);
-  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 3 * 0x1p-8f)), 1.0f + 0x1p-6f);
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 3 * 0x1p-8f)),
+            1.0f + 0x1p-6f);
   EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(NAN))));
 }
 
 TEST(ReadFloatingTest, ReadsEveryDTypeExactly) {
   const std::vector<double> values = {0.0, 1.0, -2.5, 0.125};
-  for (DType dtype : {DType::kFloat32, DType::kFloat16, DType::kBFloat16,
-                      DType::kFloat64}) {
+  for (DType dtype :
+       {DType::kFloat32, DType::kFloat16, DType::kBFloat16, DType::kFloat64}) {
     const std::string bytes = EncodeAs(values, dtype);
     const FloatingValues read = ReadFloating({{4}, dtype, bytes});
     EXPECT_EQ(read.is_double(), dtype == DType::kFloat64) << DTypeName(dtype);
@@ -72,16 +73,18 @@ TEST(ReadFloatingTest, ReadsEveryDTypeExactly) {
 TEST(ReadFloatingTest, CopiesMisalignedFloats) {
   std::string bytes(1, 'x');  // Shifts the floats off their alignment.
   bytes += EncodeAs({1.0, 2.0}, DType::kFloat32);
-  const FloatingValues read = ReadFloating(
-      {{2}, DType::kFloat32, absl::string_view(bytes).substr(1)});
+  const FloatingValues read =
+      ReadFloating({{2}, DType::kFloat32, absl::string_view(bytes).substr(1)});
   EXPECT_EQ(read.ToDoubles(), (std::vector<double>{1.0, 2.0}));
 }
 
 TEST(ReadIntegersTest, RejectsFloatingDTypes) {
   const std::string bytes = EncodeAs({1.0}, DType::kFloat32);
-  const auto read = ReadIntegers({{1}, DType::kFloat32, bytes}, "batch.targets");
-  EXPECT_THAT(read.status().message(),
-              HasSubstr("batch.targets.dtype: class ids must be an integer dtype"));
+  const auto read =
+      ReadIntegers({{1}, DType::kFloat32, bytes}, "batch.targets");
+  EXPECT_THAT(
+      read.status().message(),
+      HasSubstr("batch.targets.dtype: class ids must be an integer dtype"));
   const std::string ints = EncodeAs({3, -1}, DType::kInt32);
   EXPECT_EQ(*ReadIntegers({{2}, DType::kInt32, ints}, "t"),
             (std::vector<int64_t>{3, -1}));
@@ -89,17 +92,20 @@ TEST(ReadIntegersTest, RejectsFloatingDTypes) {
 
 TEST(CheckFiniteTest, NamesTheFirstBadElement) {
   std::vector<float> values(100, 1.0f);
-  EXPECT_TRUE(CheckFinite(FloatingValues::Borrow(absl::MakeConstSpan(values)), "s").ok());
+  EXPECT_TRUE(
+      CheckFinite(FloatingValues::Borrow(absl::MakeConstSpan(values)), "s")
+          .ok());
   values[37] = std::numeric_limits<float>::infinity();
   values[80] = NAN;
-  const absl::Status status =
-      CheckFinite(FloatingValues::Borrow(absl::MakeConstSpan(values)), "batch.scores");
+  const absl::Status status = CheckFinite(
+      FloatingValues::Borrow(absl::MakeConstSpan(values)), "batch.scores");
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("batch.scores: element 37 is inf"));
   const std::vector<double> doubles = {0.0, NAN};
-  EXPECT_THAT(CheckFinite(FloatingValues::Borrow(absl::MakeConstSpan(doubles)), "x")
-                  .message(),
-              HasSubstr("element 1 is nan"));
+  EXPECT_THAT(
+      CheckFinite(FloatingValues::Borrow(absl::MakeConstSpan(doubles)), "x")
+          .message(),
+      HasSubstr("element 1 is nan"));
 }
 
 }  // namespace

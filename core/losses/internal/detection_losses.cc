@@ -49,7 +49,8 @@ absl::StatusOr<LossOutput> DetectionLoss(const PreparedBatch& batch,
   std::vector<double> onehot(kept * classes, 0.0);
   for (int64_t k = 0; k < kept; ++k) {
     const int64_t a = kept_rows[k];
-    for (int64_t j = 0; j < classes; ++j) x[k * classes + j] = logits[a * classes + j];
+    for (int64_t j = 0; j < classes; ++j)
+      x[k * classes + j] = logits[a * classes + j];
     if (targets[a] >= 0) onehot[k * classes + targets[a]] = 1.0;
   }
   // RetinaNet normalises by the foreground count, cross-entropy's mean is

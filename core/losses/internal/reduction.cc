@@ -19,20 +19,24 @@ HardExamples KeepHardest(std::vector<double>& per_sample, double ratio,
                          std::vector<double>& gradient, int64_t row_width) {
   // Samples not eligible (ignored rows) arrive as -infinity and are never
   // among the hardest because k never exceeds the eligible count.
-  const int64_t eligible = std::count_if(
-      per_sample.begin(), per_sample.end(), [](double v) { return !std::isinf(v); });
+  const int64_t eligible =
+      std::count_if(per_sample.begin(), per_sample.end(),
+                    [](double v) { return !std::isinf(v); });
   HardExamples kept;
   if (eligible > 0) {
     kept.count = std::max<int64_t>(
-        1, static_cast<int64_t>(std::floor(ratio * static_cast<double>(eligible))));
+        1, static_cast<int64_t>(
+               std::floor(ratio * static_cast<double>(eligible))));
   }
   std::vector<int64_t> order(per_sample.size());
   std::iota(order.begin(), order.end(), 0);
   // Ties broken by index so the choice is deterministic.
   auto harder = [&](int64_t a, int64_t b) {
-    return per_sample[a] != per_sample[b] ? per_sample[a] > per_sample[b] : a < b;
+    return per_sample[a] != per_sample[b] ? per_sample[a] > per_sample[b]
+                                          : a < b;
   };
-  std::nth_element(order.begin(), order.begin() + kept.count, order.end(), harder);
+  std::nth_element(order.begin(), order.begin() + kept.count, order.end(),
+                   harder);
   std::vector<char> keep(per_sample.size(), 0);
   for (int64_t i = 0; i < kept.count; ++i) {
     keep[order[i]] = 1;

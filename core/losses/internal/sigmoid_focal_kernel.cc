@@ -1,8 +1,10 @@
 // Compiled once per SIMD target by Highway's foreach_target; the best target
 // of the running CPU is picked on first use.
+// clang-format off: foreach_target.h must come first, right after the define.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/losses/internal/sigmoid_focal_kernel.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
+// clang-format on
 
 #include <algorithm>
 #include <cmath>
@@ -40,7 +42,8 @@ HWY_INLINE V64 AddWide(DL d, V64 acc, hn::Vec<DL> v) {
   if constexpr (sizeof(hn::TFromD<DL>) == 8) {
     return hn::Add(acc, v);
   } else {
-#if HWY_TARGET != HWY_SCALAR  // The scalar target has no halves (nor float lanes here).
+#if HWY_TARGET != \
+    HWY_SCALAR  // The scalar target has no halves (nor float lanes here).
     const D64 d64;
     const hn::Half<DL> dh;
     return hn::Add(acc, hn::Add(hn::PromoteTo(d64, hn::LowerHalf(dh, v)),
@@ -58,7 +61,8 @@ HWY_INLINE void StoreWide(DL d, hn::Vec<DL> v, double* out) {
     const D64 d64;
     const hn::Half<DL> dh;
     hn::StoreU(hn::PromoteTo(d64, hn::LowerHalf(dh, v)), d64, out);
-    hn::StoreU(hn::PromoteTo(d64, hn::UpperHalf(dh, v)), d64, out + hn::Lanes(d64));
+    hn::StoreU(hn::PromoteTo(d64, hn::UpperHalf(dh, v)), d64,
+               out + hn::Lanes(d64));
 #endif
   }
 }
@@ -70,7 +74,8 @@ struct Modulation {
   int integer_gamma;  // -1 when gamma is not a small integer.
 
   explicit Modulation(double g) : gamma(g), integer_gamma(-1) {
-    if (g >= 0 && g <= 8 && g == std::floor(g)) integer_gamma = static_cast<int>(g);
+    if (g >= 0 && g <= 8 && g == std::floor(g))
+      integer_gamma = static_cast<int>(g);
   }
 
   template <class DL>
@@ -105,7 +110,8 @@ HWY_INLINE SoftplusParts<DL> Softplus(DL d, hn::Vec<DL> e) {
   using T = hn::TFromD<DL>;
   constexpr int kTerms = sizeof(T) == 8 ? 12 : 6;
   const auto one = hn::Set(d, T{1});
-  const auto halved = hn::Gt(e, hn::Set(d, static_cast<T>(0.41421356237309503)));
+  const auto halved =
+      hn::Gt(e, hn::Set(d, static_cast<T>(0.41421356237309503)));
   const auto numerator = hn::IfThenElse(halved, hn::Sub(e, one), e);
   const auto denominator =
       hn::Add(e, hn::IfThenElse(halved, hn::Set(d, T{3}), hn::Set(d, T{2})));
@@ -115,11 +121,12 @@ HWY_INLINE SoftplusParts<DL> Softplus(DL d, hn::Vec<DL> e) {
   const auto z = hn::Mul(s, s);
   auto series = hn::Set(d, static_cast<T>(1.0 / (2 * kTerms - 1)));
   for (int k = kTerms - 2; k >= 0; --k) {
-    series = hn::MulAdd(series, z, hn::Set(d, static_cast<T>(1.0 / (2 * k + 1))));
+    series =
+        hn::MulAdd(series, z, hn::Set(d, static_cast<T>(1.0 / (2 * k + 1))));
   }
   const auto log_u = hn::Mul(hn::Add(s, s), series);
-  const auto ln2 =
-      hn::IfThenElseZero(halved, hn::Set(d, static_cast<T>(0.6931471805599453094)));
+  const auto ln2 = hn::IfThenElseZero(
+      halved, hn::Set(d, static_cast<T>(0.6931471805599453094)));
   return {hn::Mul(denominator, r), hn::Add(log_u, ln2)};
 }
 
@@ -156,16 +163,17 @@ HWY_INLINE void Step(DL d, hn::Vec<DL> x, hn::Vec<DL> t, hn::Mask<DL> valid,
   const auto modulation = mod.Pow(d, m);
   auto alpha_t = one;
   if (params.alpha >= 0) {
-    alpha_t = hn::MulAdd(hn::Set(d, static_cast<T>(params.alpha)), t,
-                         hn::Mul(hn::Set(d, static_cast<T>(1.0 - params.alpha)),
-                                 one_minus_t));
+    alpha_t = hn::MulAdd(
+        hn::Set(d, static_cast<T>(params.alpha)), t,
+        hn::Mul(hn::Set(d, static_cast<T>(1.0 - params.alpha)), one_minus_t));
   }
   const auto loss =
       hn::IfThenElseZero(valid, hn::Mul(alpha_t, hn::Mul(modulation, ce)));
   const auto p_valid = hn::IfThenElseZero(valid, p);
   acc.loss = AddWide(d, acc.loss, loss);
   acc.probability = AddWide(d, acc.probability, p_valid);
-  acc.probability_target = AddWide(d, acc.probability_target, hn::Mul(p_valid, t));
+  acc.probability_target =
+      AddWide(d, acc.probability_target, hn::Mul(p_valid, t));
   if constexpr (kValues) StoreWide(d, loss, values);
   if constexpr (kProbabilities) StoreWide(d, p, probabilities);
   if constexpr (kGradient) {
@@ -178,7 +186,8 @@ HWY_INLINE void Step(DL d, hn::Vec<DL> x, hn::Vec<DL> t, hn::Mask<DL> valid,
         m_positive, hn::Div(hn::Mul(p, q), hn::IfThenElse(m_positive, m, one)));
     const auto first = hn::Mul(
         hn::Mul(hn::Set(d, static_cast<T>(mod.gamma)), modulation),
-        hn::Mul(hn::Mul(pq_over_m, hn::NegMulAdd(hn::Set(d, T{2}), t, one)), ce));
+        hn::Mul(hn::Mul(pq_over_m, hn::NegMulAdd(hn::Set(d, T{2}), t, one)),
+                ce));
     const auto second = hn::Mul(modulation, hn::Sub(p, t));
     const auto g = hn::Mul(hn::Set(d, static_cast<T>(gradient_scale)),
                            hn::Mul(alpha_t, hn::Add(first, second)));
@@ -195,8 +204,7 @@ SigmoidFocalSums Run(const TX* x, const TT* t, size_t n,
   // (and the target has more than one lane); float64 lanes otherwise.
   // Gradients need float64: p - t and the focal/dice terms cancel.
   constexpr bool kFloatLanes = HWY_TARGET != HWY_SCALAR && !kGradient &&
-                               !kProbabilities &&
-                               std::is_same_v<TX, float> &&
+                               !kProbabilities && std::is_same_v<TX, float> &&
                                std::is_same_v<TT, float>;
   using Lane = std::conditional_t<kFloatLanes, float, double>;
   const hn::ScalableTag<Lane> d;
@@ -227,10 +235,13 @@ SigmoidFocalSums Run(const TX* x, const TT* t, size_t n,
         d, LoadAs(d, x_tail), LoadAs(d, t_tail), hn::FirstN(d, rest), params,
         mod, out.gradient_scale, values_tail, gradient_tail, probabilities_tail,
         acc);
-    if (kValues) std::copy(values_tail, values_tail + rest, out.values.data() + i);
-    if (kGradient) std::copy(gradient_tail, gradient_tail + rest, out.gradient.data() + i);
+    if (kValues)
+      std::copy(values_tail, values_tail + rest, out.values.data() + i);
+    if (kGradient)
+      std::copy(gradient_tail, gradient_tail + rest, out.gradient.data() + i);
     if (kProbabilities) {
-      std::copy(probabilities_tail, probabilities_tail + rest, out.probabilities.data() + i);
+      std::copy(probabilities_tail, probabilities_tail + rest,
+                out.probabilities.data() + i);
     }
   }
   return SigmoidFocalSums{
@@ -260,7 +271,8 @@ SigmoidFocalSums Dispatch(const TX* x, const TT* t, size_t n,
     return Run<true, true, false>(x, t, n, params, out);
   }
   // Any combination with probabilities: the (rare) FOCAL_DICE path.
-  std::vector<double> scratch_values(values ? 0 : n), scratch_gradient(gradient ? 0 : n);
+  std::vector<double> scratch_values(values ? 0 : n),
+      scratch_gradient(gradient ? 0 : n);
   SigmoidFocalOutputs full = out;
   if (!values) full.values = absl::MakeSpan(scratch_values);
   if (!gradient) full.gradient = absl::MakeSpan(scratch_gradient);
@@ -306,8 +318,9 @@ SigmoidFocalSums SigmoidFocal(const FloatingValues& logits,
   const size_t n = logits.size();
   if (logits.is_double()) {
     if (targets.is_double()) {
-      return HWY_DYNAMIC_DISPATCH(SigmoidFocalDD)(
-          logits.doubles().data(), targets.doubles().data(), n, params, outputs);
+      return HWY_DYNAMIC_DISPATCH(SigmoidFocalDD)(logits.doubles().data(),
+                                                  targets.doubles().data(), n,
+                                                  params, outputs);
     }
     return HWY_DYNAMIC_DISPATCH(SigmoidFocalDF)(
         logits.doubles().data(), targets.floats().data(), n, params, outputs);

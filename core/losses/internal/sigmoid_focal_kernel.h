@@ -18,9 +18,9 @@ struct SigmoidFocalParams {
 };
 
 struct SigmoidFocalSums {
-  double loss = 0.0;               // Sum of the per-element losses.
-  double probability = 0.0;        // Sum of p.
-  double probability_target = 0.0; // Sum of p * t.
+  double loss = 0.0;                // Sum of the per-element losses.
+  double probability = 0.0;         // Sum of p.
+  double probability_target = 0.0;  // Sum of p * t.
 };
 
 // Optional outputs: a span is either empty or as long as `logits`.

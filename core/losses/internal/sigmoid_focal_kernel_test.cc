@@ -13,9 +13,11 @@ namespace {
 long double ReferenceFocal(double x, double t, double alpha, double gamma) {
   const long double p = 1.0L / (1.0L + std::exp(-static_cast<long double>(x)));
   const long double ce =
-      std::max<long double>(x, 0) - x * t + std::log1p(std::exp(-std::fabs(static_cast<long double>(x))));
+      std::max<long double>(x, 0) - x * t +
+      std::log1p(std::exp(-std::fabs(static_cast<long double>(x))));
   const long double m = p * (1 - t) + (1 - p) * t;
-  const long double alpha_t = alpha < 0 ? 1.0L : alpha * t + (1 - alpha) * (1 - t);
+  const long double alpha_t =
+      alpha < 0 ? 1.0L : alpha * t + (1 - alpha) * (1 - t);
   return alpha_t * std::pow(m, static_cast<long double>(gamma)) * ce;
 }
 
@@ -35,22 +37,25 @@ TEST(SigmoidFocalKernelTest, EveryLengthMatchesTheDefinition) {
       std::vector<double> xd(x.begin(), x.end()), td(t.begin(), t.end());
       std::vector<double> values_float(n), values_double(n);
       const SigmoidFocalParams params{.alpha = 0.25, .gamma = gamma};
-      const SigmoidFocalSums float_lanes = SigmoidFocal(
-          FloatingValues::Borrow(absl::MakeConstSpan(x)),
-          FloatingValues::Borrow(absl::MakeConstSpan(t)), params,
-          {.values = absl::MakeSpan(values_float)});
-      const SigmoidFocalSums double_lanes = SigmoidFocal(
-          FloatingValues::Borrow(absl::MakeConstSpan(xd)),
-          FloatingValues::Borrow(absl::MakeConstSpan(td)), params,
-          {.values = absl::MakeSpan(values_double)});
+      const SigmoidFocalSums float_lanes =
+          SigmoidFocal(FloatingValues::Borrow(absl::MakeConstSpan(x)),
+                       FloatingValues::Borrow(absl::MakeConstSpan(t)), params,
+                       {.values = absl::MakeSpan(values_float)});
+      const SigmoidFocalSums double_lanes =
+          SigmoidFocal(FloatingValues::Borrow(absl::MakeConstSpan(xd)),
+                       FloatingValues::Borrow(absl::MakeConstSpan(td)), params,
+                       {.values = absl::MakeSpan(values_double)});
       long double expected_sum = 0;
       for (size_t i = 0; i < n; ++i) {
         const long double expected = ReferenceFocal(xd[i], td[i], 0.25, gamma);
         expected_sum += expected;
-        EXPECT_NEAR(values_double[i], expected, 1e-14 * expected + 1e-300) << n << " " << i;
-        EXPECT_NEAR(values_float[i], expected, 2e-6 * expected + 1e-30) << n << " " << i;
+        EXPECT_NEAR(values_double[i], expected, 1e-14 * expected + 1e-300)
+            << n << " " << i;
+        EXPECT_NEAR(values_float[i], expected, 2e-6 * expected + 1e-30)
+            << n << " " << i;
       }
-      EXPECT_NEAR(double_lanes.loss, expected_sum, 1e-13 * expected_sum + 1e-300);
+      EXPECT_NEAR(double_lanes.loss, expected_sum,
+                  1e-13 * expected_sum + 1e-300);
       EXPECT_NEAR(float_lanes.loss, expected_sum, 2e-6 * expected_sum + 1e-30);
     }
   }
@@ -60,10 +65,10 @@ TEST(SigmoidFocalKernelTest, ExtremeLogitsStayFinite) {
   const std::vector<double> x = {1e4, -1e4, 40, -40, 745, -745};
   const std::vector<double> t = {0, 1, 1, 0, 1, 1};
   std::vector<double> values(x.size()), gradient(x.size());
-  SigmoidFocal(FloatingValues::Borrow(absl::MakeConstSpan(x)),
-               FloatingValues::Borrow(absl::MakeConstSpan(t)),
-               {.alpha = -1, .gamma = 0},
-               {.values = absl::MakeSpan(values), .gradient = absl::MakeSpan(gradient)});
+  SigmoidFocal(
+      FloatingValues::Borrow(absl::MakeConstSpan(x)),
+      FloatingValues::Borrow(absl::MakeConstSpan(t)), {.alpha = -1, .gamma = 0},
+      {.values = absl::MakeSpan(values), .gradient = absl::MakeSpan(gradient)});
   EXPECT_DOUBLE_EQ(values[0], 1e4);  // Confidently wrong: the margin itself.
   EXPECT_DOUBLE_EQ(values[1], 1e4);
   // Confidently right: log1p(exp(-40)) = 4.25e-18, not 0 as log(p) would give.
@@ -74,7 +79,8 @@ TEST(SigmoidFocalKernelTest, ExtremeLogitsStayFinite) {
   EXPECT_DOUBLE_EQ(gradient[1], -1.0);
   for (size_t i = 0; i < x.size(); ++i) {
     EXPECT_TRUE(std::isfinite(gradient[i]) && std::isfinite(values[i]))
-        << "x=" << x[i] << " value " << values[i] << " gradient " << gradient[i];
+        << "x=" << x[i] << " value " << values[i] << " gradient "
+        << gradient[i];
   }
 }
 

@@ -28,11 +28,11 @@ LossOutput FocalFamily(const PreparedBatch& batch, SigmoidFocalParams params,
                        Reduction reduction, bool want_gradient) {
   LossOutput out = NewOutput(batch, reduction, want_gradient);
   const int64_t n = batch.num_scores();
-  const SigmoidFocalSums sums = SigmoidFocal(
-      batch.logits(), batch.soft_targets(), params,
-      {.values = absl::MakeSpan(out.values),
-       .gradient = absl::MakeSpan(out.gradient),
-       .gradient_scale = GradientScale(n, reduction)});
+  const SigmoidFocalSums sums =
+      SigmoidFocal(batch.logits(), batch.soft_targets(), params,
+                   {.values = absl::MakeSpan(out.values),
+                    .gradient = absl::MakeSpan(out.gradient),
+                    .gradient_scale = GradientScale(n, reduction)});
   out.value = Reduce(sums.loss, n, reduction);
   return out;
 }
@@ -57,23 +57,25 @@ AsymmetricTerm Asymmetric(double x, double t, const ResolvedLoss& loss) {
   const double pos_weight = std::pow(q, loss.gamma_pos);
   const double d_log_p = log_p > kAsymmetricLogFloor ? q : 0.0;
   const double pos = t * pos_weight * clamped_log_p;
-  const double d_pos =
-      t * (-loss.gamma_pos * p * pos_weight * clamped_log_p + pos_weight * d_log_p);
+  const double d_pos = t * (-loss.gamma_pos * p * pos_weight * clamped_log_p +
+                            pos_weight * d_log_p);
 
   const double shifted = p - loss.clip;
   const double p_m = std::max(shifted, 0.0);
   const double dp_m = shifted > 0 ? p * q : 0.0;
   const double one_minus_p_m = std::min(q + loss.clip, 1.0);
-  const double raw_log_neg =
-      loss.clip == 0.0 ? log_q : std::log(one_minus_p_m);
+  const double raw_log_neg = loss.clip == 0.0 ? log_q : std::log(one_minus_p_m);
   const double log_neg = std::max(raw_log_neg, kAsymmetricLogFloor);
-  const double d_log_neg =
-      raw_log_neg > kAsymmetricLogFloor && shifted > 0 ? -dp_m / one_minus_p_m : 0.0;
+  const double d_log_neg = raw_log_neg > kAsymmetricLogFloor && shifted > 0
+                               ? -dp_m / one_minus_p_m
+                               : 0.0;
   const double neg_weight = std::pow(p_m, loss.gamma_neg);
   const double d_neg_weight =
-      p_m > 0 ? loss.gamma_neg * std::pow(p_m, loss.gamma_neg - 1.0) * dp_m : 0.0;
+      p_m > 0 ? loss.gamma_neg * std::pow(p_m, loss.gamma_neg - 1.0) * dp_m
+              : 0.0;
   const double neg = (1.0 - t) * neg_weight * log_neg;
-  const double d_neg = (1.0 - t) * (d_neg_weight * log_neg + neg_weight * d_log_neg);
+  const double d_neg =
+      (1.0 - t) * (d_neg_weight * log_neg + neg_weight * d_log_neg);
   return {-(pos + neg), -(d_pos + d_neg)};
 }
 
@@ -103,7 +105,8 @@ LossOutput OhemLoss(const PreparedBatch& batch, const ResolvedLoss& loss,
   SigmoidFocal(batch.logits(), batch.soft_targets(), SigmoidFocalParams{},
                {.values = absl::MakeSpan(per_sample),
                 .gradient = absl::MakeSpan(gradient)});
-  const HardExamples kept = KeepHardest(per_sample, loss.ohem_ratio, gradient, 1);
+  const HardExamples kept =
+      KeepHardest(per_sample, loss.ohem_ratio, gradient, 1);
   LossOutput out;
   out.value = Reduce(kept.sum, kept.count, loss.reduction);
   const double scale = GradientScale(kept.count, loss.reduction);
@@ -122,12 +125,12 @@ LossOutput FocalDiceLoss(const PreparedBatch& batch, const ResolvedLoss& loss,
   LossOutput out;
   std::vector<double> probabilities(want_gradient ? n : 0);
   if (want_gradient) out.gradient.resize(n);
-  const SigmoidFocalSums sums = SigmoidFocal(
-      batch.logits(), batch.soft_targets(),
-      {.alpha = loss.alpha, .gamma = loss.gamma},
-      {.gradient = absl::MakeSpan(out.gradient),
-       .probabilities = absl::MakeSpan(probabilities),
-       .gradient_scale = GradientScale(n, loss.reduction)});
+  const SigmoidFocalSums sums =
+      SigmoidFocal(batch.logits(), batch.soft_targets(),
+                   {.alpha = loss.alpha, .gamma = loss.gamma},
+                   {.gradient = absl::MakeSpan(out.gradient),
+                    .probabilities = absl::MakeSpan(probabilities),
+                    .gradient_scale = GradientScale(n, loss.reduction)});
   const FloatingValues& t = batch.soft_targets();
   double target_sum = 0.0;
   for (size_t i = 0; i < t.size(); ++i) target_sum += t[i];
@@ -153,7 +156,8 @@ absl::StatusOr<LossOutput> SigmoidLoss(const PreparedBatch& batch,
                                        bool want_gradient) {
   switch (loss.kind) {
     case LossKind::kCrossEntropy:
-      return FocalFamily(batch, SigmoidFocalParams{}, loss.reduction, want_gradient);
+      return FocalFamily(batch, SigmoidFocalParams{}, loss.reduction,
+                         want_gradient);
     case LossKind::kFocal:
       return FocalFamily(batch, {.alpha = loss.alpha, .gamma = loss.gamma},
                          loss.reduction, want_gradient);
@@ -164,8 +168,8 @@ absl::StatusOr<LossOutput> SigmoidLoss(const PreparedBatch& batch,
     case LossKind::kFocalDice:
       return FocalDiceLoss(batch, loss, want_gradient);
     default:
-      return absl::InternalError(absl::StrCat(
-          "SigmoidLoss called with ", LossKindName(loss.kind)));
+      return absl::InternalError(
+          absl::StrCat("SigmoidLoss called with ", LossKindName(loss.kind)));
   }
 }
 

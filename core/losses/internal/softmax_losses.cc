@@ -36,7 +36,8 @@ absl::StatusOr<LossOutput> SoftmaxLoss(const PreparedBatch& batch,
                                        const ResolvedLoss& loss,
                                        bool want_gradient) {
   if (loss.kind != LossKind::kCrossEntropy && loss.kind != LossKind::kFocal &&
-      loss.kind != LossKind::kClassBalancedFocal && loss.kind != LossKind::kOhem) {
+      loss.kind != LossKind::kClassBalancedFocal &&
+      loss.kind != LossKind::kOhem) {
     return absl::InternalError(
         absl::StrCat("SoftmaxLoss called with ", LossKindName(loss.kind)));
   }
@@ -52,7 +53,8 @@ absl::StatusOr<LossOutput> SoftmaxLoss(const PreparedBatch& batch,
   // Probabilities arrive as log-probabilities and are used as they are, as
   // nll_loss(log(p)) does: no renormalisation, so the loss depends on log p_t
   // alone.
-  const bool log_probabilities = batch.input_kind() == InputKind::kProbabilities;
+  const bool log_probabilities =
+      batch.input_kind() == InputKind::kProbabilities;
 
   // Per-row losses; ignored rows are 0 (PyTorch's reduction='none'), or
   // -infinity while OHEM selects.
@@ -93,7 +95,8 @@ absl::StatusOr<LossOutput> SoftmaxLoss(const PreparedBatch& batch,
   LossOutput out;
   double scale = 1.0;
   if (ohem) {
-    const HardExamples kept = KeepHardest(per_row, loss.ohem_ratio, gradient, classes);
+    const HardExamples kept =
+        KeepHardest(per_row, loss.ohem_ratio, gradient, classes);
     out.value = Reduce(kept.sum, kept.count, loss.reduction);
     scale = GradientScale(kept.count, loss.reduction);
   } else {

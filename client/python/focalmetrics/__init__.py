@@ -1,0 +1,11 @@
+"""focalmetrics: focal losses, PR-AUC and class statistics computed by a server.
+
+    import focalmetrics
+    client = focalmetrics.Client("localhost:50051")
+    values = client.compute_loss(logits, targets, losses=["focal"], task="binary")
+    print(float(values["focal"]))
+"""
+
+from focalmetrics.client import Client, FocalMetricsError, LossResult
+
+__all__ = ["Client", "FocalMetricsError", "LossResult"]

@@ -1,0 +1,128 @@
+// focalmetrics-server: the gRPC service of DESIGN.md, with the gRPC health
+// service and server reflection. SIGTERM or SIGINT: health turns
+// NOT_SERVING, in-flight calls get --drain_deadline to finish, then exit 0.
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/focal_metrics_service.h"
+
+ABSL_FLAG(std::string, host, "0.0.0.0",
+          "Address to listen on for gRPC: 0.0.0.0 (all IPv4), :: (all IPv6), "
+          "or 127.0.0.1 for this machine only.");
+ABSL_FLAG(int32_t, port, 50051,
+          "gRPC port. 0 picks a free port; the chosen one is printed.");
+ABSL_FLAG(int32_t, max_message_mb, 64,
+          "Largest request accepted, in MiB. Larger ones are refused with "
+          "RESOURCE_EXHAUSTED before they are read. A 256x80 float32 batch is "
+          "80 KiB; 64 MiB holds 16M float32 scores.");
+ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
+          "On SIGTERM/SIGINT, how long in-flight calls may take to finish "
+          "before they are cancelled (e.g. 10s, 500ms).");
+
+namespace focalmetrics {
+namespace {
+
+constexpr char kServiceName[] = "focalmetrics.v1.FocalMetrics";
+
+constexpr char kUsage[] = R"(focal losses and PR-AUC for trainers, over gRPC.
+
+Starts the focalmetrics.v1.FocalMetrics service (see proto/focalmetrics/v1/
+focal_metrics.proto), the standard gRPC health service and server reflection.
+
+Examples:
+  focalmetrics-server                          # listen on 0.0.0.0:50051
+  focalmetrics-server --host=127.0.0.1 --port=0   # a free local port, printed
+  focalmetrics-server --max_message_mb=256     # accept batches up to 256 MiB
+
+Then, from Python (PYTHONPATH=client/python):
+  import focalmetrics, numpy as np
+  client = focalmetrics.Client("localhost:50051")
+  client.compute_loss(np.random.randn(8).astype("float32"),
+                      np.array([0, 1] * 4, dtype="float32"),
+                      losses=["focal"], task="binary")
+
+Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, calls in flight get
+--drain_deadline to finish, and the process exits 0.
+
+Flags:)";
+
+std::string ListenAddress(const std::string& host, int port) {
+  const bool bare_ipv6 = absl::StrContains(host, ':') && !absl::StartsWith(host, "[");
+  return bare_ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+}
+
+int Run() {
+  // Termination signals are taken synchronously by sigwait below; blocking
+  // them before gRPC starts its threads keeps every thread from seeing them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  FocalMetricsService service;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  const std::string address =
+      ListenAddress(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_mb) * 1024 * 1024);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    std::fprintf(stderr, "focalmetrics-server: cannot listen on %s\n", address.c_str());
+    return 1;
+  }
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus(kServiceName, true);
+  health->SetServingStatus(true);
+  std::fprintf(stderr, "focalmetrics-server listening on %s:%d\n",
+               absl::GetFlag(FLAGS_host).c_str(), selected_port);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  std::fprintf(stderr, "focalmetrics-server: %s, draining for %s\n",
+               strsignal(signal_number),
+               absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline)).c_str());
+  health->SetServingStatus(false);
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
+  server->Wait();
+  std::fprintf(stderr, "focalmetrics-server: stopped\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace focalmetrics
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(focalmetrics::kUsage);
+  absl::FlagsUsageConfig usage_config;
+  // --help lists this binary's flags, not those of every linked library.
+  usage_config.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "focalmetrics_server");
+  };
+  usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
+  usage_config.normalize_filename = [](absl::string_view file) {
+    const size_t at = file.rfind("server/");
+    return std::string(at == absl::string_view::npos ? file : file.substr(at));
+  };
+  absl::SetFlagsUsageConfig(usage_config);
+  absl::ParseCommandLine(argc, argv);
+  return focalmetrics::Run();
+}
