@@ -22,22 +22,24 @@ absl::Status ComputeLossImpl::Compute(const v1::ComputeLossRequest& request,
         "losses: empty; ask for at least one loss (e.g. kind LOSS_KIND_FOCAL)");
   }
   if (!request.run().empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "run: no run named '", request.run(), "' (split '",
-        request.split().empty() ? "train" : request.split(),
-        "') on this server; give samples_per_class instead"));
+    return absl::NotFoundError(
+        absl::StrCat("run: no run named '", request.run(), "' (split '",
+                     request.split().empty() ? "train" : request.split(),
+                     "') on this server; give samples_per_class instead"));
   }
   std::vector<LossSpec> specs;
   absl::flat_hash_map<std::string, int> index_by_name;
   for (int i = 0; i < request.losses_size(); ++i) {
     const std::string field = absl::StrCat("losses[", i, "]");
-    FM_ASSIGN_OR_RETURN(LossSpec spec, LossSpecFromProto(request.losses(i), field));
-    const std::string name = spec.name.empty() ? DefaultLossName(spec.kind) : spec.name;
+    FM_ASSIGN_OR_RETURN(LossSpec spec,
+                        LossSpecFromProto(request.losses(i), field));
+    const std::string name =
+        spec.name.empty() ? DefaultLossName(spec.kind) : spec.name;
     const auto [it, inserted] = index_by_name.emplace(name, i);
     if (!inserted) {
       return absl::InvalidArgumentError(absl::StrCat(
-          field, ".name: '", name, "' is already the name of losses[", it->second,
-          "]; give each loss its own name"));
+          field, ".name: '", name, "' is already the name of losses[",
+          it->second, "]; give each loss its own name"));
     }
     specs.push_back(std::move(spec));
   }

@@ -64,8 +64,10 @@ TEST(ComputeLossImplTest, RejectsDuplicateNames) {
   v1::ComputeLossRequest request = BinaryRequest();
   request.add_losses()->set_kind(v1::LOSS_KIND_CROSS_ENTROPY);
   v1::ComputeLossResponse response;
-  EXPECT_THAT(ComputeLossImpl().Compute(request, &response).message(),
-              HasSubstr("losses[1].name: 'cross_entropy' is already the name of losses[0]"));
+  EXPECT_THAT(
+      ComputeLossImpl().Compute(request, &response).message(),
+      HasSubstr(
+          "losses[1].name: 'cross_entropy' is already the name of losses[0]"));
 }
 
 TEST(ComputeLossImplTest, AnErrorInALaterLossLeavesTheResponseEmpty) {
@@ -84,7 +86,8 @@ TEST(ComputeLossImplTest, UnknownRunIsNotFound) {
   v1::ComputeLossResponse response;
   const absl::Status status = ComputeLossImpl().Compute(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(status.message(), HasSubstr("run: no run named 'resnet-7' (split 'train')"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("run: no run named 'resnet-7' (split 'train')"));
 }
 
 }  // namespace

@@ -12,9 +12,10 @@ namespace focalmetrics {
 
 class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
  public:
-  grpc::ServerUnaryReactor* ComputeLoss(grpc::CallbackServerContext* context,
-                                        const v1::ComputeLossRequest* request,
-                                        v1::ComputeLossResponse* response) override;
+  grpc::ServerUnaryReactor* ComputeLoss(
+      grpc::CallbackServerContext* context,
+      const v1::ComputeLossRequest* request,
+      v1::ComputeLossResponse* response) override;
 
  private:
   ComputeLossImpl compute_loss_;

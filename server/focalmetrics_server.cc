@@ -61,8 +61,10 @@ Stop with Ctrl-C or SIGTERM: health turns NOT_SERVING, calls in flight get
 Flags:)";
 
 std::string ListenAddress(const std::string& host, int port) {
-  const bool bare_ipv6 = absl::StrContains(host, ':') && !absl::StartsWith(host, "[");
-  return bare_ipv6 ? absl::StrCat("[", host, "]:", port) : absl::StrCat(host, ":", port);
+  const bool bare_ipv6 =
+      absl::StrContains(host, ':') && !absl::StartsWith(host, "[");
+  return bare_ipv6 ? absl::StrCat("[", host, "]:", port)
+                   : absl::StrCat(host, ":", port);
 }
 
 int Run() {
@@ -81,12 +83,15 @@ int Run() {
   int selected_port = 0;
   const std::string address =
       ListenAddress(absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_port));
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
-  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_mb) * 1024 * 1024);
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(),
+                           &selected_port);
+  builder.SetMaxReceiveMessageSize(absl::GetFlag(FLAGS_max_message_mb) * 1024 *
+                                   1024);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
-    std::fprintf(stderr, "focalmetrics-server: cannot listen on %s\n", address.c_str());
+    std::fprintf(stderr, "focalmetrics-server: cannot listen on %s\n",
+                 address.c_str());
     return 1;
   }
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
@@ -97,11 +102,13 @@ int Run() {
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  std::fprintf(stderr, "focalmetrics-server: %s, draining for %s\n",
-               strsignal(signal_number),
-               absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline)).c_str());
+  std::fprintf(
+      stderr, "focalmetrics-server: %s, draining for %s\n",
+      strsignal(signal_number),
+      absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline)).c_str());
   health->SetServingStatus(false);
-  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
+  server->Shutdown(
+      absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
   server->Wait();
   std::fprintf(stderr, "focalmetrics-server: stopped\n");
   return 0;

@@ -23,14 +23,22 @@ absl::Status EnumError(absl::string_view field, int value,
 
 absl::StatusOr<DType> DTypeFromProto(int dtype, absl::string_view field) {
   switch (dtype) {
-    case v1::DTYPE_FLOAT32: return DType::kFloat32;
-    case v1::DTYPE_FLOAT16: return DType::kFloat16;
-    case v1::DTYPE_BFLOAT16: return DType::kBFloat16;
-    case v1::DTYPE_FLOAT64: return DType::kFloat64;
-    case v1::DTYPE_INT64: return DType::kInt64;
-    case v1::DTYPE_INT32: return DType::kInt32;
-    case v1::DTYPE_UINT8: return DType::kUInt8;
-    case v1::DTYPE_BOOL: return DType::kBool;
+    case v1::DTYPE_FLOAT32:
+      return DType::kFloat32;
+    case v1::DTYPE_FLOAT16:
+      return DType::kFloat16;
+    case v1::DTYPE_BFLOAT16:
+      return DType::kBFloat16;
+    case v1::DTYPE_FLOAT64:
+      return DType::kFloat64;
+    case v1::DTYPE_INT64:
+      return DType::kInt64;
+    case v1::DTYPE_INT32:
+      return DType::kInt32;
+    case v1::DTYPE_UINT8:
+      return DType::kUInt8;
+    case v1::DTYPE_BOOL:
+      return DType::kBool;
     default:
       return EnumError(field, dtype, "DTYPE_UNSPECIFIED",
                        "DTYPE_FLOAT32, DTYPE_FLOAT16, DTYPE_BFLOAT16, "
@@ -41,10 +49,14 @@ absl::StatusOr<DType> DTypeFromProto(int dtype, absl::string_view field) {
 
 absl::StatusOr<Task> TaskFromProto(int task) {
   switch (task) {
-    case v1::TASK_BINARY: return Task::kBinary;
-    case v1::TASK_MULTICLASS: return Task::kMulticlass;
-    case v1::TASK_MULTILABEL: return Task::kMultilabel;
-    case v1::TASK_DETECTION: return Task::kDetection;
+    case v1::TASK_BINARY:
+      return Task::kBinary;
+    case v1::TASK_MULTICLASS:
+      return Task::kMulticlass;
+    case v1::TASK_MULTILABEL:
+      return Task::kMultilabel;
+    case v1::TASK_DETECTION:
+      return Task::kDetection;
     default:
       return EnumError("batch.task", task, "TASK_UNSPECIFIED",
                        "TASK_BINARY, TASK_MULTICLASS, TASK_MULTILABEL, "
@@ -54,18 +66,26 @@ absl::StatusOr<Task> TaskFromProto(int task) {
 
 absl::StatusOr<LossKind> LossKindFromProto(int kind, absl::string_view field) {
   switch (kind) {
-    case v1::LOSS_KIND_CROSS_ENTROPY: return LossKind::kCrossEntropy;
-    case v1::LOSS_KIND_FOCAL: return LossKind::kFocal;
-    case v1::LOSS_KIND_CLASS_BALANCED_FOCAL: return LossKind::kClassBalancedFocal;
-    case v1::LOSS_KIND_ASYMMETRIC: return LossKind::kAsymmetric;
-    case v1::LOSS_KIND_OHEM: return LossKind::kOhem;
-    case v1::LOSS_KIND_FOCAL_DICE: return LossKind::kFocalDice;
-    case v1::LOSS_KIND_RETINANET: return LossKind::kRetinaNet;
+    case v1::LOSS_KIND_CROSS_ENTROPY:
+      return LossKind::kCrossEntropy;
+    case v1::LOSS_KIND_FOCAL:
+      return LossKind::kFocal;
+    case v1::LOSS_KIND_CLASS_BALANCED_FOCAL:
+      return LossKind::kClassBalancedFocal;
+    case v1::LOSS_KIND_ASYMMETRIC:
+      return LossKind::kAsymmetric;
+    case v1::LOSS_KIND_OHEM:
+      return LossKind::kOhem;
+    case v1::LOSS_KIND_FOCAL_DICE:
+      return LossKind::kFocalDice;
+    case v1::LOSS_KIND_RETINANET:
+      return LossKind::kRetinaNet;
     default:
-      return EnumError(absl::StrCat(field, ".kind"), kind, "LOSS_KIND_UNSPECIFIED",
-                       "LOSS_KIND_CROSS_ENTROPY, LOSS_KIND_FOCAL, "
-                       "LOSS_KIND_CLASS_BALANCED_FOCAL, LOSS_KIND_ASYMMETRIC, "
-                       "LOSS_KIND_OHEM, LOSS_KIND_FOCAL_DICE, LOSS_KIND_RETINANET");
+      return EnumError(
+          absl::StrCat(field, ".kind"), kind, "LOSS_KIND_UNSPECIFIED",
+          "LOSS_KIND_CROSS_ENTROPY, LOSS_KIND_FOCAL, "
+          "LOSS_KIND_CLASS_BALANCED_FOCAL, LOSS_KIND_ASYMMETRIC, "
+          "LOSS_KIND_OHEM, LOSS_KIND_FOCAL_DICE, LOSS_KIND_RETINANET");
   }
 }
 
@@ -85,10 +105,12 @@ void SetFloat64Tensor(const std::vector<double>& values,
 
 absl::StatusOr<TensorView> TensorFromProto(const v1::Tensor& tensor,
                                            absl::string_view field) {
-  FM_ASSIGN_OR_RETURN(const DType dtype,
-                      DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".dtype")));
-  return TensorView{std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end()),
-                    dtype, tensor.data()};
+  FM_ASSIGN_OR_RETURN(
+      const DType dtype,
+      DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".dtype")));
+  return TensorView{
+      std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end()), dtype,
+      tensor.data()};
 }
 
 absl::StatusOr<BatchView> BatchFromProto(const v1::Batch& batch) {
@@ -112,8 +134,10 @@ absl::StatusOr<BatchView> BatchFromProto(const v1::Batch& batch) {
   if (!batch.has_targets()) {
     return absl::InvalidArgumentError("batch.targets: missing");
   }
-  FM_ASSIGN_OR_RETURN(view.scores, TensorFromProto(batch.scores(), "batch.scores"));
-  FM_ASSIGN_OR_RETURN(view.targets, TensorFromProto(batch.targets(), "batch.targets"));
+  FM_ASSIGN_OR_RETURN(view.scores,
+                      TensorFromProto(batch.scores(), "batch.scores"));
+  FM_ASSIGN_OR_RETURN(view.targets,
+                      TensorFromProto(batch.targets(), "batch.targets"));
   if (batch.has_ignore_index()) view.ignore_index = batch.ignore_index();
   if (batch.has_box_preds() != batch.has_box_targets()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -123,8 +147,8 @@ absl::StatusOr<BatchView> BatchFromProto(const v1::Batch& batch) {
   if (batch.has_box_preds()) {
     FM_ASSIGN_OR_RETURN(view.box_preds,
                         TensorFromProto(batch.box_preds(), "batch.box_preds"));
-    FM_ASSIGN_OR_RETURN(view.box_targets,
-                        TensorFromProto(batch.box_targets(), "batch.box_targets"));
+    FM_ASSIGN_OR_RETURN(view.box_targets, TensorFromProto(batch.box_targets(),
+                                                          "batch.box_targets"));
   }
   return view;
 }
@@ -156,7 +180,8 @@ absl::StatusOr<LossSpec> LossSpecFromProto(const v1::LossSpec& spec,
   out.gamma_neg = Optional(spec.has_gamma_neg(), spec.gamma_neg());
   out.clip = Optional(spec.has_clip(), spec.clip());
   out.ohem_ratio = Optional(spec.has_ohem_ratio(), spec.ohem_ratio());
-  out.smooth_l1_beta = Optional(spec.has_smooth_l1_beta(), spec.smooth_l1_beta());
+  out.smooth_l1_beta =
+      Optional(spec.has_smooth_l1_beta(), spec.smooth_l1_beta());
   out.class_alpha.assign(spec.class_alpha().begin(), spec.class_alpha().end());
   out.samples_per_class.assign(spec.samples_per_class().begin(),
                                spec.samples_per_class().end());
@@ -165,13 +190,20 @@ absl::StatusOr<LossSpec> LossSpecFromProto(const v1::LossSpec& spec,
 
 v1::LossKind LossKindToProto(LossKind kind) {
   switch (kind) {
-    case LossKind::kCrossEntropy: return v1::LOSS_KIND_CROSS_ENTROPY;
-    case LossKind::kFocal: return v1::LOSS_KIND_FOCAL;
-    case LossKind::kClassBalancedFocal: return v1::LOSS_KIND_CLASS_BALANCED_FOCAL;
-    case LossKind::kAsymmetric: return v1::LOSS_KIND_ASYMMETRIC;
-    case LossKind::kOhem: return v1::LOSS_KIND_OHEM;
-    case LossKind::kFocalDice: return v1::LOSS_KIND_FOCAL_DICE;
-    case LossKind::kRetinaNet: return v1::LOSS_KIND_RETINANET;
+    case LossKind::kCrossEntropy:
+      return v1::LOSS_KIND_CROSS_ENTROPY;
+    case LossKind::kFocal:
+      return v1::LOSS_KIND_FOCAL;
+    case LossKind::kClassBalancedFocal:
+      return v1::LOSS_KIND_CLASS_BALANCED_FOCAL;
+    case LossKind::kAsymmetric:
+      return v1::LOSS_KIND_ASYMMETRIC;
+    case LossKind::kOhem:
+      return v1::LOSS_KIND_OHEM;
+    case LossKind::kFocalDice:
+      return v1::LOSS_KIND_FOCAL_DICE;
+    case LossKind::kRetinaNet:
+      return v1::LOSS_KIND_RETINANET;
   }
   return v1::LOSS_KIND_UNSPECIFIED;
 }

@@ -4,7 +4,8 @@
 // what a loss means.
 //
 //   FM_ASSIGN_OR_RETURN(BatchView view, BatchFromProto(request.batch()));
-//   FM_ASSIGN_OR_RETURN(LossSpec spec, LossSpecFromProto(request.losses(0), "losses[0]"));
+//   FM_ASSIGN_OR_RETURN(LossSpec spec, LossSpecFromProto(request.losses(0),
+//   "losses[0]"));
 #ifndef FOCALMETRICS_SERVER_PROTO_CONVERSION_H_
 #define FOCALMETRICS_SERVER_PROTO_CONVERSION_H_
 

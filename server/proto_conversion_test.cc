@@ -34,8 +34,10 @@ TEST(BatchFromProtoTest, ReadsAValidBatch) {
 TEST(BatchFromProtoTest, UnsetAndUnknownEnumsNameTheField) {
   v1::Batch proto = BinaryBatch();
   proto.set_task(v1::TASK_UNSPECIFIED);
-  EXPECT_THAT(BatchFromProto(proto).status().message(),
-              HasSubstr("batch.task: TASK_UNSPECIFIED (unset); set one of TASK_BINARY"));
+  EXPECT_THAT(
+      BatchFromProto(proto).status().message(),
+      HasSubstr(
+          "batch.task: TASK_UNSPECIFIED (unset); set one of TASK_BINARY"));
   proto.set_task(static_cast<v1::Task>(42));
   EXPECT_THAT(BatchFromProto(proto).status().message(),
               HasSubstr("batch.task: unknown value 42"));
@@ -56,10 +58,12 @@ TEST(BatchFromProtoTest, UnsetAndUnknownEnumsNameTheField) {
 TEST(BatchFromProtoTest, MissingTensorsNameTheField) {
   v1::Batch proto = BinaryBatch();
   proto.clear_scores();
-  EXPECT_THAT(BatchFromProto(proto).status().message(), HasSubstr("batch.scores: missing"));
+  EXPECT_THAT(BatchFromProto(proto).status().message(),
+              HasSubstr("batch.scores: missing"));
   proto = BinaryBatch();
   proto.clear_targets();
-  EXPECT_THAT(BatchFromProto(proto).status().message(), HasSubstr("batch.targets: missing"));
+  EXPECT_THAT(BatchFromProto(proto).status().message(),
+              HasSubstr("batch.targets: missing"));
   proto = BinaryBatch();
   *proto.mutable_box_preds() = proto.scores();
   EXPECT_THAT(BatchFromProto(proto).status().message(),
@@ -89,11 +93,14 @@ TEST(LossSpecFromProtoTest, UnsetKindAndUnknownReductionAreErrors) {
 }
 
 TEST(LossResultToProtoTest, WritesValuesAndGradientAsFloat64) {
-  LossOutput output{.value = 3.0, .values = {1.0, 2.0}, .values_shape = {2},
+  LossOutput output{.value = 3.0,
+                    .values = {1.0, 2.0},
+                    .values_shape = {2},
                     .gradient = {0.5, -0.5}};
   v1::LossResult result;
-  LossResultToProto({.kind = LossKind::kClassBalancedFocal, .reduction = Reduction::kNone},
-                    output, {2}, true, &result);
+  LossResultToProto(
+      {.kind = LossKind::kClassBalancedFocal, .reduction = Reduction::kNone},
+      output, {2}, true, &result);
   EXPECT_EQ(result.name(), "class_balanced_focal");
   EXPECT_EQ(result.kind(), v1::LOSS_KIND_CLASS_BALANCED_FOCAL);
   EXPECT_EQ(result.value(), 3.0);

@@ -202,11 +202,7 @@ absl::StatusOr<PreparedBatch> PreparedBatch::Prepare(const BatchView& view) {
 
   // Scores as logits.
   if (view.input_kind == InputKind::kLogits) {
-    if (view.task == Task::kMulticlass && !scores.is_double()) {
-      batch.logits_ = FloatingValues::Own(scores.ToDoubles());
-    } else {
-      batch.logits_ = std::move(scores);
-    }
+    batch.logits_ = std::move(scores);
     return batch;
   }
   FM_RETURN_IF_ERROR(

@@ -73,7 +73,7 @@ class PreparedBatch {
   int64_t num_classes() const { return num_classes_; }
 
   // Sigmoid logits (BINARY, MULTILABEL, DETECTION) or softmax logits
-  // (MULTICLASS, always double).
+  // (MULTICLASS; for probabilities, their logs).
   const FloatingValues& logits() const { return logits_; }
   // BINARY and MULTILABEL targets in [0, 1].
   const FloatingValues& soft_targets() const { return soft_targets_; }

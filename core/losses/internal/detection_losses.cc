@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/losses/internal/loss_families.h"
-#include "core/losses/internal/sigmoid_focal_kernel.h"
+#include "core/losses/internal/sigmoid_kernels.h"
 
 namespace focalmetrics::losses_internal {
 namespace {
@@ -61,7 +61,7 @@ absl::StatusOr<LossOutput> DetectionLoss(const PreparedBatch& batch,
   std::vector<double> kept_gradient(want_gradient ? kept * classes : 0);
   SigmoidFocalParams params;
   if (retinanet) params = {.alpha = loss.alpha, .gamma = loss.gamma};
-  const SigmoidFocalSums sums = SigmoidFocal(
+  const ElementwiseSums sums = SigmoidFocal(
       FloatingValues::Borrow(absl::MakeConstSpan(x)),
       FloatingValues::Borrow(absl::MakeConstSpan(onehot)), params,
       {.values = absl::MakeSpan(values),

@@ -4,13 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/losses/internal/loss_families.h"
-#include "core/losses/internal/sigmoid_focal_kernel.h"
+#include "core/losses/internal/sigmoid_kernels.h"
 
 namespace focalmetrics::losses_internal {
 namespace {
-
-// ASL's clamp of both logarithms (official code: eps = 1e-8).
-const double kAsymmetricLogFloor = std::log(1e-8);
 
 LossOutput NewOutput(const PreparedBatch& batch, Reduction reduction,
                      bool want_gradient) {
@@ -28,7 +25,7 @@ LossOutput FocalFamily(const PreparedBatch& batch, SigmoidFocalParams params,
                        Reduction reduction, bool want_gradient) {
   LossOutput out = NewOutput(batch, reduction, want_gradient);
   const int64_t n = batch.num_scores();
-  const SigmoidFocalSums sums =
+  const ElementwiseSums sums =
       SigmoidFocal(batch.logits(), batch.soft_targets(), params,
                    {.values = absl::MakeSpan(out.values),
                     .gradient = absl::MakeSpan(out.gradient),
@@ -37,63 +34,19 @@ LossOutput FocalFamily(const PreparedBatch& batch, SigmoidFocalParams params,
   return out;
 }
 
-struct AsymmetricTerm {
-  double loss;
-  double derivative;
-};
-
-// -(t (1-p)^g+ log p + (1-t) p_m^g- log(1-p_m)), p_m = max(p - clip, 0),
-// logs floored at log(1e-8), and its exact derivative in x.
-AsymmetricTerm Asymmetric(double x, double t, const ResolvedLoss& loss) {
-  const double e = std::exp(-std::abs(x));
-  const double inv = 1.0 / (1.0 + e);
-  const double p = x >= 0 ? inv : e * inv;
-  const double q = x >= 0 ? e * inv : inv;
-  const double softplus_abs = std::log1p(e);
-  const double log_p = -(std::max(-x, 0.0) + softplus_abs);
-  const double log_q = -(std::max(x, 0.0) + softplus_abs);
-
-  const double clamped_log_p = std::max(log_p, kAsymmetricLogFloor);
-  const double pos_weight = std::pow(q, loss.gamma_pos);
-  const double d_log_p = log_p > kAsymmetricLogFloor ? q : 0.0;
-  const double pos = t * pos_weight * clamped_log_p;
-  const double d_pos = t * (-loss.gamma_pos * p * pos_weight * clamped_log_p +
-                            pos_weight * d_log_p);
-
-  const double shifted = p - loss.clip;
-  const double p_m = std::max(shifted, 0.0);
-  const double dp_m = shifted > 0 ? p * q : 0.0;
-  const double one_minus_p_m = std::min(q + loss.clip, 1.0);
-  const double raw_log_neg = loss.clip == 0.0 ? log_q : std::log(one_minus_p_m);
-  const double log_neg = std::max(raw_log_neg, kAsymmetricLogFloor);
-  const double d_log_neg = raw_log_neg > kAsymmetricLogFloor && shifted > 0
-                               ? -dp_m / one_minus_p_m
-                               : 0.0;
-  const double neg_weight = std::pow(p_m, loss.gamma_neg);
-  const double d_neg_weight =
-      p_m > 0 ? loss.gamma_neg * std::pow(p_m, loss.gamma_neg - 1.0) * dp_m
-              : 0.0;
-  const double neg = (1.0 - t) * neg_weight * log_neg;
-  const double d_neg =
-      (1.0 - t) * (d_neg_weight * log_neg + neg_weight * d_log_neg);
-  return {-(pos + neg), -(d_pos + d_neg)};
-}
-
 LossOutput AsymmetricLoss(const PreparedBatch& batch, const ResolvedLoss& loss,
                           bool want_gradient) {
   LossOutput out = NewOutput(batch, loss.reduction, want_gradient);
   const int64_t n = batch.num_scores();
-  const double scale = GradientScale(n, loss.reduction);
-  const FloatingValues& x = batch.logits();
-  const FloatingValues& t = batch.soft_targets();
-  double sum = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const AsymmetricTerm term = Asymmetric(x[i], t[i], loss);
-    sum += term.loss;
-    if (!out.values.empty()) out.values[i] = term.loss;
-    if (want_gradient) out.gradient[i] = scale * term.derivative;
-  }
-  out.value = Reduce(sum, n, loss.reduction);
+  const ElementwiseSums sums =
+      Asymmetric(batch.logits(), batch.soft_targets(),
+                 {.gamma_pos = loss.gamma_pos,
+                  .gamma_neg = loss.gamma_neg,
+                  .clip = loss.clip},
+                 {.values = absl::MakeSpan(out.values),
+                  .gradient = absl::MakeSpan(out.gradient),
+                  .gradient_scale = GradientScale(n, loss.reduction)});
+  out.value = Reduce(sums.loss, n, loss.reduction);
   return out;
 }
 
@@ -125,7 +78,7 @@ LossOutput FocalDiceLoss(const PreparedBatch& batch, const ResolvedLoss& loss,
   LossOutput out;
   std::vector<double> probabilities(want_gradient ? n : 0);
   if (want_gradient) out.gradient.resize(n);
-  const SigmoidFocalSums sums =
+  const ElementwiseSums sums =
       SigmoidFocal(batch.logits(), batch.soft_targets(),
                    {.alpha = loss.alpha, .gamma = loss.gamma},
                    {.gradient = absl::MakeSpan(out.gradient),

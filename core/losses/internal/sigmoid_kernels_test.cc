@@ -1,4 +1,4 @@
-#include "core/losses/internal/sigmoid_focal_kernel.h"
+#include "core/losses/internal/sigmoid_kernels.h"
 
 #include <cmath>
 #include <random>
@@ -21,6 +21,52 @@ long double ReferenceFocal(double x, double t, double alpha, double gamma) {
   return alpha_t * std::pow(m, static_cast<long double>(gamma)) * ce;
 }
 
+// The ASL definition of DESIGN.md, in long double.
+long double ReferenceAsymmetric(double x, double t, const AsymmetricParams& a) {
+  const long double p = 1.0L / (1.0L + std::exp(-static_cast<long double>(x)));
+  const long double p_m = std::max<long double>(p - a.clip, 0);
+  const long double floor = std::log(1e-8L);
+  const long double pos =
+      t * std::pow(1 - p, static_cast<long double>(a.gamma_pos)) *
+      std::max(std::log(p), floor);
+  const long double neg = (1 - t) *
+                          std::pow(p_m, static_cast<long double>(a.gamma_neg)) *
+                          std::max(std::log(1 - p_m), floor);
+  return -(pos + neg);
+}
+
+TEST(AsymmetricKernelTest, EveryLengthMatchesTheDefinition) {
+  std::mt19937_64 rng(6);
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  for (const AsymmetricParams params :
+       {AsymmetricParams{},
+        AsymmetricParams{.gamma_pos = 0, .gamma_neg = 2.5, .clip = 0}}) {
+    for (size_t n = 0; n <= 40; ++n) {
+      std::vector<float> x(n), t(n);
+      for (size_t i = 0; i < n; ++i) {
+        x[i] = logit(rng);
+        t[i] = unit(rng) < 0.5 ? 1.0f : 0.0f;
+      }
+      std::vector<double> xd(x.begin(), x.end()), td(t.begin(), t.end());
+      std::vector<double> values_float(n), values_double(n);
+      Asymmetric(FloatingValues::Borrow(absl::MakeConstSpan(x)),
+                 FloatingValues::Borrow(absl::MakeConstSpan(t)), params,
+                 {.values = absl::MakeSpan(values_float)});
+      Asymmetric(FloatingValues::Borrow(absl::MakeConstSpan(xd)),
+                 FloatingValues::Borrow(absl::MakeConstSpan(td)), params,
+                 {.values = absl::MakeSpan(values_double)});
+      for (size_t i = 0; i < n; ++i) {
+        const long double expected = ReferenceAsymmetric(xd[i], td[i], params);
+        EXPECT_NEAR(values_double[i], expected, 1e-13 * expected + 1e-300)
+            << n << " " << i;
+        EXPECT_NEAR(values_float[i], expected, 2e-6 * expected + 1e-30)
+            << n << " " << i;
+      }
+    }
+  }
+}
+
 // Every length from 0 to 70 exercises the vector body and the padded tail
 // on every SIMD width, in float32 and float64 lanes.
 TEST(SigmoidFocalKernelTest, EveryLengthMatchesTheDefinition) {
@@ -37,11 +83,11 @@ TEST(SigmoidFocalKernelTest, EveryLengthMatchesTheDefinition) {
       std::vector<double> xd(x.begin(), x.end()), td(t.begin(), t.end());
       std::vector<double> values_float(n), values_double(n);
       const SigmoidFocalParams params{.alpha = 0.25, .gamma = gamma};
-      const SigmoidFocalSums float_lanes =
+      const ElementwiseSums float_lanes =
           SigmoidFocal(FloatingValues::Borrow(absl::MakeConstSpan(x)),
                        FloatingValues::Borrow(absl::MakeConstSpan(t)), params,
                        {.values = absl::MakeSpan(values_float)});
-      const SigmoidFocalSums double_lanes =
+      const ElementwiseSums double_lanes =
           SigmoidFocal(FloatingValues::Borrow(absl::MakeConstSpan(xd)),
                        FloatingValues::Borrow(absl::MakeConstSpan(td)), params,
                        {.values = absl::MakeSpan(values_double)});
