@@ -11,8 +11,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/losses/internal/softmax_kernel.h"
 #include "core/losses/internal/simd-inl.h"
+#include "core/losses/internal/softmax_kernel.h"
 #include "hwy/contrib/math/math-inl.h"
 #include "hwy/highway.h"
 
@@ -23,7 +23,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 // One row: max, then exp(x - max) summed below the max, then (optionally)
 // the normalised exponentials.
 template <class DL, typename T>
-HWY_INLINE SoftmaxRow Row(DL d, const T* x, size_t classes, double* probabilities) {
+HWY_INLINE SoftmaxRow Row(DL d, const T* x, size_t classes,
+                          double* probabilities) {
   using L = hn::TFromD<DL>;
   const size_t lanes = hn::Lanes(d);
   const size_t full = classes - classes % lanes;
@@ -33,7 +34,8 @@ HWY_INLINE SoftmaxRow Row(DL d, const T* x, size_t classes, double* probabilitie
   std::copy(x + full, x + classes, tail);
 
   auto max_vec = hn::Set(d, std::numeric_limits<L>::lowest());
-  for (size_t j = 0; j < full; j += lanes) max_vec = hn::Max(max_vec, LoadAs(d, x + j));
+  for (size_t j = 0; j < full; j += lanes)
+    max_vec = hn::Max(max_vec, LoadAs(d, x + j));
   if (rest_count > 0) max_vec = hn::Max(max_vec, LoadAs(d, tail));
   const L max = hn::GetLane(hn::MaxOfLanes(d, max_vec));
   const auto max_splat = hn::Set(d, max);
@@ -65,7 +67,8 @@ HWY_INLINE SoftmaxRow Row(DL d, const T* x, size_t classes, double* probabilitie
   row.rest = static_cast<double>(hn::GetLane(hn::SumOfLanes(d, sum)));
   row.max_count = static_cast<int64_t>(hn::GetLane(hn::SumOfLanes(d, count)));
   if (store != nullptr) {
-    const double inverse = 1.0 / (static_cast<double>(row.max_count) + row.rest);
+    const double inverse =
+        1.0 / (static_cast<double>(row.max_count) + row.rest);
     for (size_t j = 0; j < classes; ++j) probabilities[j] *= inverse;
   }
   return row;
@@ -86,17 +89,18 @@ void Rows(const T* x, int64_t rows, int64_t classes, SoftmaxRow* stats,
   }
   const hn::ScalableTag<double> d;
   for (int64_t r = 0; r < rows; ++r) {
-    stats[r] = Row(d, x + r * classes, classes,
-                   probabilities == nullptr ? nullptr : probabilities + r * classes);
+    stats[r] =
+        Row(d, x + r * classes, classes,
+            probabilities == nullptr ? nullptr : probabilities + r * classes);
   }
 }
 
-void SoftmaxRowsF(const float* x, int64_t rows, int64_t classes, SoftmaxRow* stats,
-                  double* probabilities) {
+void SoftmaxRowsF(const float* x, int64_t rows, int64_t classes,
+                  SoftmaxRow* stats, double* probabilities) {
   Rows(x, rows, classes, stats, probabilities);
 }
-void SoftmaxRowsD(const double* x, int64_t rows, int64_t classes, SoftmaxRow* stats,
-                  double* probabilities) {
+void SoftmaxRowsD(const double* x, int64_t rows, int64_t classes,
+                  SoftmaxRow* stats, double* probabilities) {
   Rows(x, rows, classes, stats, probabilities);
 }
 
@@ -110,14 +114,15 @@ HWY_EXPORT(SoftmaxRowsF);
 HWY_EXPORT(SoftmaxRowsD);
 
 void SoftmaxRows(const FloatingValues& logits, int64_t rows, int64_t classes,
-                 absl::Span<SoftmaxRow> stats, absl::Span<double> probabilities) {
+                 absl::Span<SoftmaxRow> stats,
+                 absl::Span<double> probabilities) {
   double* out = probabilities.empty() ? nullptr : probabilities.data();
   if (logits.is_double()) {
-    HWY_DYNAMIC_DISPATCH(SoftmaxRowsD)(logits.doubles().data(), rows, classes,
-                                       stats.data(), out);
+    HWY_DYNAMIC_DISPATCH(SoftmaxRowsD)
+    (logits.doubles().data(), rows, classes, stats.data(), out);
   } else {
-    HWY_DYNAMIC_DISPATCH(SoftmaxRowsF)(logits.floats().data(), rows, classes,
-                                       stats.data(), out);
+    HWY_DYNAMIC_DISPATCH(SoftmaxRowsF)
+    (logits.floats().data(), rows, classes, stats.data(), out);
   }
 }
 

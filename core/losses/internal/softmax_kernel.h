@@ -27,7 +27,8 @@ struct SoftmaxRow {
 // sums in float64), float64 lanes otherwise.
 // REQUIRES: logits.size() == rows * classes, classes >= 1, finite logits.
 void SoftmaxRows(const FloatingValues& logits, int64_t rows, int64_t classes,
-                 absl::Span<SoftmaxRow> stats, absl::Span<double> probabilities);
+                 absl::Span<SoftmaxRow> stats,
+                 absl::Span<double> probabilities);
 
 }  // namespace focalmetrics::losses_internal
 
