@@ -21,11 +21,12 @@ absl::Status ComputeLossImpl::Compute(const v1::ComputeLossRequest& request,
     return absl::InvalidArgumentError(
         "losses: empty; ask for at least one loss (e.g. kind LOSS_KIND_FOCAL)");
   }
+  // A named run supplies its accumulated class counts.
+  std::vector<int64_t> run_counts;
   if (!request.run().empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("run: no run named '", request.run(), "' (split '",
-                     request.split().empty() ? "train" : request.split(),
-                     "') on this server; give samples_per_class instead"));
+    FM_ASSIGN_OR_RETURN(const std::shared_ptr<RunState> state,
+                        registry_->Find(request.run(), request.split()));
+    run_counts = state->SamplesPerClass();
   }
   std::vector<LossSpec> specs;
   absl::flat_hash_map<std::string, int> index_by_name;
@@ -33,6 +34,10 @@ absl::Status ComputeLossImpl::Compute(const v1::ComputeLossRequest& request,
     const std::string field = absl::StrCat("losses[", i, "]");
     FM_ASSIGN_OR_RETURN(LossSpec spec,
                         LossSpecFromProto(request.losses(i), field));
+    if (spec.kind == LossKind::kClassBalancedFocal &&
+        spec.samples_per_class.empty()) {
+      spec.samples_per_class = run_counts;
+    }
     const std::string name =
         spec.name.empty() ? DefaultLossName(spec.kind) : spec.name;
     const auto [it, inserted] = index_by_name.emplace(name, i);

@@ -2,24 +2,31 @@
 // batch once, computes each requested loss with core, and fills the
 // response. Tested without gRPC (TensorFlow Serving's *Impl pattern).
 //
-//   ComputeLossImpl impl;
+//   ComputeLossImpl impl(&registry);
 //   absl::Status status = impl.Compute(request, &response);
 #ifndef FOCALMETRICS_SERVER_COMPUTE_LOSS_IMPL_H_
 #define FOCALMETRICS_SERVER_COMPUTE_LOSS_IMPL_H_
 
 #include "absl/status/status.h"
+#include "core/run/run_registry.h"
 #include "focalmetrics/v1/focal_metrics.pb.h"
 
 namespace focalmetrics {
 
 class ComputeLossImpl {
  public:
-  // Thread-safe: holds no state. Errors are INVALID_ARGUMENT naming the field
-  // (batch.*, losses[i].*); on error `response` is left empty. A named `run`
-  // is NOT_FOUND until runs exist on this server (they supply class counts
-  // for CLASS_BALANCED_FOCAL).
+  // `registry` (which must outlive this) supplies the class counts of a
+  // named run to CLASS_BALANCED_FOCAL losses that give none.
+  explicit ComputeLossImpl(const RunRegistry* registry) : registry_(registry) {}
+
+  // Thread-safe. Errors are INVALID_ARGUMENT naming the field (batch.*,
+  // losses[i].*), NOT_FOUND for an unknown run; on error `response` is left
+  // empty.
   absl::Status Compute(const v1::ComputeLossRequest& request,
                        v1::ComputeLossResponse* response) const;
+
+ private:
+  const RunRegistry* registry_;
 };
 
 }  // namespace focalmetrics

@@ -11,6 +11,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
+const RunRegistry kNoRuns({});
+
 v1::ComputeLossRequest BinaryRequest() {
   v1::ComputeLossRequest request;
   v1::Batch* batch = request.mutable_batch();
@@ -36,7 +38,7 @@ TEST(ComputeLossImplTest, ComputesEveryRequestedLossInOrder) {
   focal->set_gamma(0.0f);
   request.set_return_gradients(true);
   v1::ComputeLossResponse response;
-  ASSERT_TRUE(ComputeLossImpl().Compute(request, &response).ok());
+  ASSERT_TRUE(ComputeLossImpl(&kNoRuns).Compute(request, &response).ok());
   ASSERT_EQ(response.results_size(), 2);
   // BCE with logits for targets 1: softplus(-x), mean over 2 elements.
   const double expected = (Softplus(-2.0) + Softplus(1.0)) / 2;
@@ -52,11 +54,11 @@ TEST(ComputeLossImplTest, RejectsMissingBatchAndEmptyLosses) {
   v1::ComputeLossRequest request = BinaryRequest();
   request.clear_batch();
   v1::ComputeLossResponse response;
-  EXPECT_THAT(ComputeLossImpl().Compute(request, &response).message(),
+  EXPECT_THAT(ComputeLossImpl(&kNoRuns).Compute(request, &response).message(),
               HasSubstr("batch: missing"));
   request = BinaryRequest();
   request.clear_losses();
-  EXPECT_THAT(ComputeLossImpl().Compute(request, &response).message(),
+  EXPECT_THAT(ComputeLossImpl(&kNoRuns).Compute(request, &response).message(),
               HasSubstr("losses: empty"));
 }
 
@@ -65,7 +67,7 @@ TEST(ComputeLossImplTest, RejectsDuplicateNames) {
   request.add_losses()->set_kind(v1::LOSS_KIND_CROSS_ENTROPY);
   v1::ComputeLossResponse response;
   EXPECT_THAT(
-      ComputeLossImpl().Compute(request, &response).message(),
+      ComputeLossImpl(&kNoRuns).Compute(request, &response).message(),
       HasSubstr(
           "losses[1].name: 'cross_entropy' is already the name of losses[0]"));
 }
@@ -74,7 +76,8 @@ TEST(ComputeLossImplTest, AnErrorInALaterLossLeavesTheResponseEmpty) {
   v1::ComputeLossRequest request = BinaryRequest();
   request.add_losses()->set_kind(v1::LOSS_KIND_RETINANET);
   v1::ComputeLossResponse response;
-  const absl::Status status = ComputeLossImpl().Compute(request, &response);
+  const absl::Status status =
+      ComputeLossImpl(&kNoRuns).Compute(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("losses[1].kind"));
   EXPECT_EQ(response.results_size(), 0);
@@ -84,10 +87,11 @@ TEST(ComputeLossImplTest, UnknownRunIsNotFound) {
   v1::ComputeLossRequest request = BinaryRequest();
   request.set_run("resnet-7");
   v1::ComputeLossResponse response;
-  const absl::Status status = ComputeLossImpl().Compute(request, &response);
+  const absl::Status status =
+      ComputeLossImpl(&kNoRuns).Compute(request, &response);
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(status.message(),
-              HasSubstr("run: no run named 'resnet-7' (split 'train')"));
+              HasSubstr("run: no run 'resnet-7' with split 'train'"));
 }
 
 }  // namespace

@@ -28,7 +28,8 @@ class FocalMetricsServiceTest : public testing::Test {
   }
   void TearDown() override { server_->Shutdown(); }
 
-  FocalMetricsService service_;
+  RunRegistry registry_{{}};
+  FocalMetricsService service_{&registry_};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::FocalMetrics::Stub> stub_;
 };
@@ -68,13 +69,38 @@ TEST_F(FocalMetricsServiceTest, ErrorsCarryCodeAndFieldAndAnEmptyResponse) {
   EXPECT_EQ(response.results_size(), 0);
 }
 
-TEST_F(FocalMetricsServiceTest, LaterRpcsAreUnimplemented) {
+TEST_F(FocalMetricsServiceTest, StreamAcksEveryBatchAndKeepsGoingAfterAnError) {
   grpc::ClientContext context;
-  v1::RunMetrics metrics;
-  v1::GetMetricsRequest request;
+  auto stream = stub_->StreamReports(&context);
+  v1::ReportRequest request;
   request.set_run("r");
-  EXPECT_EQ(stub_->GetMetrics(&context, request, &metrics).error_code(),
-            grpc::StatusCode::UNIMPLEMENTED);
+  request.set_worker("w");
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    request.set_seq(seq);
+    *request.mutable_batch() = Request(seq == 2 ? 3.0 : 1.0).batch();
+    ASSERT_TRUE(stream->Write(request));
+    v1::ReportAck ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.seq(), seq);
+    if (seq == 2) {
+      EXPECT_EQ(ack.error().code(),
+                static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+      EXPECT_NE(ack.error().message().find("batch.targets"), std::string::npos);
+    } else {
+      EXPECT_FALSE(ack.has_error());
+    }
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  grpc::ClientContext metrics_context;
+  v1::GetMetricsRequest metrics_request;
+  metrics_request.set_run("r");
+  v1::RunMetrics metrics;
+  ASSERT_TRUE(
+      stub_->GetMetrics(&metrics_context, metrics_request, &metrics).ok());
+  EXPECT_EQ(metrics.batches(), 2);
+  EXPECT_EQ(metrics.samples(), 2);
 }
 
 }  // namespace

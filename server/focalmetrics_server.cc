@@ -29,6 +29,21 @@ ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest request accepted, in MiB. Larger ones are refused with "
           "RESOURCE_EXHAUSTED before they are read. A 256x80 float32 batch is "
           "80 KiB; 64 MiB holds 16M float32 scores.");
+ABSL_FLAG(int64_t, max_runs, 1000,
+          "Most (run, split) states held at once; more are RESOURCE_EXHAUSTED "
+          "until runs are deleted (DeleteRun).");
+ABSL_FLAG(int64_t, max_classes, 4096,
+          "Most classes a run may have; wider batches are RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, max_epochs_kept, 64,
+          "Closed epochs whose final metrics stay queryable per run; older "
+          "ones are dropped.");
+ABSL_FLAG(
+    double, run_memory_budget_mb, 256,
+    "Memory for exact PR-AUC per run (8 bytes per sample and class). Past "
+    "it the run switches to bounded-memory histograms and reports "
+    "exact=false with certified [lower, upper] bounds.");
+ABSL_FLAG(int64_t, histogram_kb_per_class, 64,
+          "Memory per class of a run in bounded-memory mode.");
 ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long in-flight calls may take to finish "
           "before they are cancelled (e.g. 10s, 500ms).");
@@ -76,7 +91,17 @@ int Run() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  FocalMetricsService service;
+  RunRegistry registry(
+      {.max_runs = absl::GetFlag(FLAGS_max_runs),
+       .run = {
+           .max_classes = absl::GetFlag(FLAGS_max_classes),
+           .max_epochs_kept = absl::GetFlag(FLAGS_max_epochs_kept),
+           .exact_memory_budget_bytes = static_cast<size_t>(
+               absl::GetFlag(FLAGS_run_memory_budget_mb) * (1 << 20)),
+           .histogram_bytes_per_class =
+               static_cast<size_t>(absl::GetFlag(FLAGS_histogram_kb_per_class))
+               << 10}});
+  FocalMetricsService service(&registry);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

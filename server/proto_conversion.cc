@@ -222,4 +222,93 @@ void LossResultToProto(const LossSpec& spec, const LossOutput& output,
   }
 }
 
+v1::Task TaskToProto(Task task) {
+  switch (task) {
+    case Task::kBinary:
+      return v1::TASK_BINARY;
+    case Task::kMulticlass:
+      return v1::TASK_MULTICLASS;
+    case Task::kMultilabel:
+      return v1::TASK_MULTILABEL;
+    case Task::kDetection:
+      return v1::TASK_DETECTION;
+  }
+  return v1::TASK_UNSPECIFIED;
+}
+
+void LossSpecToProto(const LossSpec& spec, v1::LossSpec* out) {
+  out->set_kind(LossKindToProto(spec.kind));
+  out->set_name(spec.name);
+  switch (spec.reduction) {
+    case Reduction::kMean:
+      out->set_reduction(v1::REDUCTION_MEAN);
+      break;
+    case Reduction::kSum:
+      out->set_reduction(v1::REDUCTION_SUM);
+      break;
+    case Reduction::kNone:
+      out->set_reduction(v1::REDUCTION_NONE);
+      break;
+  }
+  if (spec.alpha) out->set_alpha(static_cast<float>(*spec.alpha));
+  if (spec.gamma) out->set_gamma(static_cast<float>(*spec.gamma));
+  if (spec.beta) out->set_beta(static_cast<float>(*spec.beta));
+  if (spec.gamma_pos) out->set_gamma_pos(static_cast<float>(*spec.gamma_pos));
+  if (spec.gamma_neg) out->set_gamma_neg(static_cast<float>(*spec.gamma_neg));
+  if (spec.clip) out->set_clip(static_cast<float>(*spec.clip));
+  if (spec.ohem_ratio)
+    out->set_ohem_ratio(static_cast<float>(*spec.ohem_ratio));
+  if (spec.smooth_l1_beta)
+    out->set_smooth_l1_beta(static_cast<float>(*spec.smooth_l1_beta));
+  for (double a : spec.class_alpha) out->add_class_alpha(static_cast<float>(a));
+  out->mutable_samples_per_class()->Assign(spec.samples_per_class.begin(),
+                                           spec.samples_per_class.end());
+}
+
+void RunMetricsToProto(const RunMetricsSnapshot& metrics, v1::RunMetrics* out) {
+  out->set_run(metrics.run);
+  out->set_split(metrics.split);
+  out->set_epoch(metrics.epoch);
+  out->set_step(metrics.step);
+  out->set_samples(metrics.samples);
+  out->set_batches(metrics.batches);
+  for (const LossStatistics& loss : metrics.losses) {
+    v1::LossStat* stat = out->add_losses();
+    stat->set_name(loss.name);
+    stat->set_kind(LossKindToProto(loss.kind));
+    stat->set_last(loss.last);
+    stat->set_mean(loss.mean);
+    stat->set_ema(loss.ema);
+  }
+  const AveragePrecisionSummary& ap = metrics.average_precision;
+  v1::AveragePrecision* ap_out = out->mutable_average_precision();
+  ap_out->set_macro(ap.macro);
+  ap_out->set_micro(ap.micro);
+  ap_out->set_weighted(ap.weighted);
+  ap_out->set_exact(ap.exact);
+  for (size_t c = 0; c < ap.per_class.size(); ++c) {
+    const ClassAveragePrecision& value = ap.per_class[c];
+    v1::ClassAP* class_ap = ap_out->add_per_class();
+    class_ap->set_class_id(static_cast<int32_t>(c));
+    class_ap->set_ap(value.estimate);
+    class_ap->set_lower(value.lower);
+    class_ap->set_upper(value.upper);
+    class_ap->set_positives(value.positives);
+    class_ap->set_defined(value.defined);
+  }
+  for (const ClassStatistics& stats : metrics.classes) {
+    v1::ClassStats* c = out->add_classes();
+    c->set_class_id(stats.class_id);
+    c->set_positives(stats.positives);
+    c->set_negatives(stats.negatives);
+    c->set_mean_probability(stats.mean_probability);
+  }
+  v1::Recommendation* recommendation = out->mutable_recommendation();
+  LossSpecToProto(metrics.recommendation.loss, recommendation->mutable_loss());
+  recommendation->set_reason(metrics.recommendation.reason);
+  for (const std::string& warning : metrics.recommendation.warnings) {
+    recommendation->add_warnings(warning);
+  }
+}
+
 }  // namespace focalmetrics

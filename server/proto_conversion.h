@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "core/losses/batch.h"
 #include "core/losses/loss.h"
+#include "core/run/run_state.h"
 #include "focalmetrics/v1/focal_metrics.pb.h"
 
 namespace focalmetrics {
@@ -27,6 +28,9 @@ absl::StatusOr<LossSpec> LossSpecFromProto(const v1::LossSpec& spec,
                                            absl::string_view field);
 
 v1::LossKind LossKindToProto(LossKind kind);
+v1::Task TaskToProto(Task task);
+void LossSpecToProto(const LossSpec& spec, v1::LossSpec* out);
+void RunMetricsToProto(const RunMetricsSnapshot& metrics, v1::RunMetrics* out);
 
 // `out` gets the name (the spec's, or the kind's default), kind, value, the
 // values for REDUCTION_NONE and, when asked, the gradient shaped as the

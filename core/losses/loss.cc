@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/losses/class_weights.h"
 #include "core/losses/internal/loss_families.h"
+#include "core/losses/internal/softmax_kernel.h"
 #include "core/status_macros.h"
 
 namespace focalmetrics {
@@ -215,6 +216,26 @@ absl::StatusOr<LossOutput> ComputeLoss(const PreparedBatch& batch,
   if (out.ok() && want_gradient)
     batch.ChainToInputs(absl::MakeSpan(out->gradient));
   return out;
+}
+
+std::vector<double> ScoreProbabilities(const PreparedBatch& batch) {
+  const FloatingValues& x = batch.logits();
+  std::vector<double> p(x.size());
+  if (batch.task() == Task::kMulticlass) {
+    if (batch.input_kind() == InputKind::kProbabilities) {
+      for (size_t i = 0; i < p.size(); ++i) p[i] = std::exp(x[i]);
+      return p;
+    }
+    std::vector<losses_internal::SoftmaxRow> rows(batch.num_rows());
+    losses_internal::SoftmaxRows(x, batch.num_rows(), batch.num_classes(),
+                                 absl::MakeSpan(rows), absl::MakeSpan(p));
+    return p;
+  }
+  for (size_t i = 0; i < p.size(); ++i) {
+    const double e = std::exp(-std::abs(x[i]));
+    p[i] = x[i] >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+  }
+  return p;
 }
 
 }  // namespace focalmetrics

@@ -87,6 +87,12 @@ absl::StatusOr<LossOutput> ComputeLoss(const PreparedBatch& batch,
                                        const LossSpec& spec, bool want_gradient,
                                        absl::string_view field = "loss");
 
+// The model's probability for every score of `batch`, shaped as the scores:
+// sigmoid of the logits (BINARY, MULTILABEL, DETECTION) or the softmax of
+// each row (MULTICLASS); probabilities sent as such come back as sent (up to
+// rounding).
+std::vector<double> ScoreProbabilities(const PreparedBatch& batch);
+
 }  // namespace focalmetrics
 
 #endif  // FOCALMETRICS_CORE_LOSSES_LOSS_H_

@@ -40,12 +40,13 @@ def test_reflection_lists_the_service(server: RunningServer) -> None:
     assert b"grpc.health.v1.Health" in responses[0]
 
 
-def test_later_rpcs_are_unimplemented(server: RunningServer) -> None:
+def test_unknown_run_is_not_found(server: RunningServer) -> None:
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.FocalMetricsStub(channel)
         with pytest.raises(grpc.RpcError) as raised:
-            stub.GetMetrics(pb.GetMetricsRequest(run="r"), timeout=10)
-        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            stub.GetMetrics(pb.GetMetricsRequest(run="no-such-run"), timeout=10)
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "no run 'no-such-run' with split 'train'" in raised.value.details()
         # ... and the server is still serving.
         assert health_check(server.target) == SERVING
 

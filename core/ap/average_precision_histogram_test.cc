@@ -1,0 +1,3 @@
+#include "core/ap/average_precision_histogram.h"
+
+#include "gtest/gtest.h"

@@ -1,0 +1,105 @@
+#include "core/run/average_precision_accumulator.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace focalmetrics {
+namespace {
+
+// Log-odds of probabilities 0 and 1 are infinite; these stand for them and
+// keep the order.
+constexpr double kMaxLogOdds = 800.0;
+
+double Sigmoid(double x) {
+  return x >= 0 ? 1.0 / (1.0 + std::exp(-x))
+                : std::exp(x) / (1.0 + std::exp(x));
+}
+
+}  // namespace
+
+AveragePrecisionAccumulator::AveragePrecisionAccumulator(ScoreSpace space)
+    : space_(space) {}
+
+double AveragePrecisionAccumulator::HistogramKey(double score) const {
+  if (space_ == ScoreSpace::kLogit) return score;
+  return std::clamp(std::log(score) - std::log1p(-score), -kMaxLogOdds,
+                    kMaxLogOdds);
+}
+
+void AveragePrecisionAccumulator::Add(absl::Span<const double> scores,
+                                      absl::Span<const uint8_t> is_positive) {
+  if (exact()) {
+    exact_.Add(scores, is_positive);
+    return;
+  }
+  if (space_ == ScoreSpace::kLogit) {
+    histogram_->Add(scores, is_positive);
+    return;
+  }
+  std::vector<double> keys(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) keys[i] = HistogramKey(scores[i]);
+  histogram_->Add(keys, is_positive);
+}
+
+size_t AveragePrecisionAccumulator::MemoryBytes() const {
+  return exact() ? exact_.MemoryBytes() : histogram_->MemoryBytes();
+}
+
+void AveragePrecisionAccumulator::SwitchToHistogram(size_t bytes) {
+  if (!exact()) return;
+  histogram_ = std::make_unique<AveragePrecisionHistogram>(bytes);
+  // One Add with both labels: added apart, the positives alone would let the
+  // histogram merge their bins for free before the negatives arrive.
+  const absl::Span<const double> positives = exact_.SortedPositives();
+  const absl::Span<const double> negatives = exact_.SortedNegatives();
+  std::vector<double> keys;
+  keys.reserve(positives.size() + negatives.size());
+  for (double score : positives) keys.push_back(HistogramKey(score));
+  for (double score : negatives) keys.push_back(HistogramKey(score));
+  std::vector<uint8_t> labels(keys.size(), 0);
+  std::fill_n(labels.begin(), positives.size(), 1);
+  histogram_->Add(keys, labels);
+  exact_ = ExactAveragePrecision();
+}
+
+ClassAveragePrecision AveragePrecisionAccumulator::Compute() const {
+  return exact() ? exact_.Compute() : histogram_->Compute();
+}
+
+PrecisionRecallPoints AveragePrecisionAccumulator::Curve(
+    size_t max_points) const {
+  PrecisionRecallPoints curve =
+      exact() ? exact_.Curve(max_points) : histogram_->Curve(max_points);
+  // Exact probabilities are already probabilities; logits and log-odds keys
+  // are turned back into them.
+  if (space_ == ScoreSpace::kLogit || !exact()) {
+    for (double& threshold : curve.thresholds) threshold = Sigmoid(threshold);
+  }
+  return curve;
+}
+
+ClassAveragePrecision AveragePrecisionAccumulator::Pooled(
+    absl::Span<const AveragePrecisionAccumulator* const> classes,
+    size_t histogram_bytes) {
+  const bool all_exact = std::all_of(classes.begin(), classes.end(),
+                                     [](const auto* c) { return c->exact(); });
+  if (all_exact) {
+    std::vector<const ExactAveragePrecision*> parts;
+    for (const auto* c : classes) parts.push_back(&c->exact_);
+    return PooledAveragePrecision(parts);
+  }
+  AveragePrecisionHistogram pooled(histogram_bytes);
+  for (const auto* c : classes) {
+    if (c->exact()) {
+      AveragePrecisionAccumulator copy(c->space_);
+      copy.exact_.Merge(c->exact_);
+      copy.SwitchToHistogram(histogram_bytes);
+      pooled.Merge(*copy.histogram_);
+    } else {
+      pooled.Merge(*c->histogram_);
+    }
+  }
+  return pooled.Compute();
+}
+
+}  // namespace focalmetrics

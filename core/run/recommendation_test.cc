@@ -1,0 +1,91 @@
+#include "core/run/recommendation.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace focalmetrics {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+ImbalanceProfile Multiclass(std::vector<int64_t> counts) {
+  return {.task = Task::kMulticlass, .class_counts = std::move(counts)};
+}
+
+ImbalanceProfile Binary(int64_t positives, int64_t negatives) {
+  return {.task = Task::kBinary, .class_counts = {positives, negatives}};
+}
+
+TEST(RecommendLossTest, FollowsTheDecisionTable) {
+  EXPECT_EQ(RecommendLoss(Multiclass({100, 110, 95}), {}).loss.kind,
+            LossKind::kCrossEntropy);
+
+  const LossRecommendation mild =
+      RecommendLoss(Multiclass({800, 100, 200}), {});
+  EXPECT_EQ(mild.loss.kind, LossKind::kClassBalancedFocal);
+  EXPECT_EQ(mild.loss.gamma, 0.0);  // Class-weighted cross-entropy.
+  EXPECT_EQ(mild.loss.samples_per_class, (std::vector<int64_t>{800, 100, 200}));
+  EXPECT_DOUBLE_EQ(mild.imbalance_ratio, 8.0);
+
+  const LossRecommendation binary_mild = RecommendLoss(Binary(100, 500), {});
+  EXPECT_EQ(binary_mild.loss.kind, LossKind::kFocal);
+  EXPECT_EQ(binary_mild.loss.gamma, 0.0);
+  EXPECT_NEAR(*binary_mild.loss.alpha, 500.0 / 600.0, 1e-12);
+
+  const LossRecommendation strong = RecommendLoss(Binary(10, 5000), {});
+  EXPECT_EQ(strong.loss.kind, LossKind::kFocal);
+  EXPECT_EQ(strong.loss.gamma, 2.0);
+  EXPECT_EQ(strong.loss.alpha, 0.25);
+
+  EXPECT_EQ(RecommendLoss(Binary(10, 500), {}).loss.gamma, 1.0);
+  EXPECT_EQ(RecommendLoss(Binary(10, 50000), {}).loss.gamma, 3.0);
+  EXPECT_EQ(RecommendLoss(Binary(1, 50000), {}).loss.gamma, 5.0);
+  EXPECT_EQ(RecommendLoss(Multiclass({5, 50000}), {}).loss.kind,
+            LossKind::kClassBalancedFocal);
+
+  ImbalanceProfile multilabel{.task = Task::kMultilabel,
+                              .class_counts = {5, 50},
+                              .negative_counts = {95, 50}};
+  EXPECT_EQ(RecommendLoss(multilabel, {}).loss.kind, LossKind::kAsymmetric);
+  ImbalanceProfile masks = Binary(100, 9000);
+  masks.masks = true;
+  EXPECT_EQ(RecommendLoss(masks, {}).loss.kind, LossKind::kFocalDice);
+  ImbalanceProfile detection{
+      .task = Task::kDetection, .class_counts = {5}, .negative_counts = {1000}};
+  EXPECT_EQ(RecommendLoss(detection, {}).loss.kind, LossKind::kRetinaNet);
+}
+
+TEST(RecommendLossTest, WarnsAboutAntiPatterns) {
+  const std::vector<LossSpec> focal = {{.kind = LossKind::kFocal}};
+  EXPECT_THAT(RecommendLoss(Binary(500, 520), focal).warnings,
+              Contains(HasSubstr("focal loss 'focal' on balanced data")));
+  EXPECT_THAT(
+      RecommendLoss(Binary(500, 520), {{.kind = LossKind::kFocal, .gamma = 7}})
+          .warnings,
+      Contains(HasSubstr("gamma 7 in 'focal' is above 5")));
+  EXPECT_THAT(
+      RecommendLoss(Binary(10, 5000), {{.kind = LossKind::kFocal, .alpha = -1}})
+          .warnings,
+      Contains(HasSubstr("'focal' has no class weighting (alpha) at 500:1")));
+  EXPECT_THAT(RecommendLoss(Binary(10, 5000), {}).warnings,
+              Contains(HasSubstr("accuracy is misleading at 500:1")));
+  EXPECT_THAT(
+      RecommendLoss(Binary(500, 520), {{.kind = LossKind::kCrossEntropy}})
+          .warnings,
+      IsEmpty());
+}
+
+TEST(FocalGammaPresetTest, KnowsThePresets) {
+  EXPECT_EQ(*FocalGammaPreset("extreme_imbalance"), 5);
+  EXPECT_EQ(*FocalGammaPreset("object_detection"), 2);
+  EXPECT_EQ(*FocalGammaPreset("medical_rare_disease"), 3);
+  EXPECT_EQ(*FocalGammaPreset("mild_imbalance"), 1);
+  EXPECT_EQ(*FocalGammaPreset("no_imbalance"), 0);
+  EXPECT_EQ(FocalGammaPreset("huge").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace focalmetrics
