@@ -4,8 +4,6 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <queue>
@@ -14,28 +12,45 @@
 namespace focalmetrics {
 namespace {
 
-using Bin = ap_internal::HistogramBin;
+// Samples whose score key lies in [lo, lo + 2^level - 1]; the low `level`
+// bits of lo are zero.
+struct Bin {
+  uint64_t lo;
+  int64_t positives;
+  int64_t negatives;
+  int level;
+};
 
 constexpr uint64_t kSignBit = uint64_t{1} << 63;
 
 // Absorbs rounding in our sums and in any reasonable summation of the exact
-// AP over up to ~10^6 tie groups, so the bounds hold for computed values too.
+// AP over up to ~10^6 tie groups, so the bounds hold for computed values.
 constexpr double kRoundingSlack = 1e-10;
+
+// Compact() estimates a bin's positive rate from a window of neighbouring
+// bins holding this many positives: enough to smooth out the few positives
+// of a bin, few enough to follow the rate as it changes along the scores
+// (16 beat 8, 32, 64 and 128 on the acceptance stream and other seeds).
+constexpr int64_t kWindowPositives = 16;
+
+// Compaction goes this fraction of the budget below it, so that it runs once
+// per ~1/16 of the budget of new bins, not on every small Add; a deeper
+// margin only costs resolution.
+constexpr size_t kCompactionMarginDivisor = 16;
 
 // Order-preserving image of a score: ScoreKey(x) < ScoreKey(y) iff x < y, and
 // equal keys iff equal scores (-0 and +0 are one score, as in a sort). Exact,
 // so a one-key bin is one tie group, and no score range can overflow it.
-uint64_t ScoreKey(double score) {
+constexpr uint64_t ScoreKey(double score) {
   const uint64_t bits = std::bit_cast<uint64_t>(score + 0.0);  // -0 -> +0
   return (bits & kSignBit) ? ~bits : bits | kSignBit;
 }
 
 double KeyScore(uint64_t key) {
-  // A coarse bin's lower edge may fall among NaN patterns below -inf; the
-  // lowest finite score is an equally valid threshold for it.
-  static const uint64_t kLowest =
-      ScoreKey(std::numeric_limits<double>::lowest());
-  static const uint64_t kHighest = ScoreKey(std::numeric_limits<double>::max());
+  // A coarse bin's lower edge may fall among the NaN patterns below -inf;
+  // the lowest finite score is an equally good threshold for it.
+  constexpr uint64_t kLowest = ScoreKey(std::numeric_limits<double>::lowest());
+  constexpr uint64_t kHighest = ScoreKey(std::numeric_limits<double>::max());
   key = std::clamp(key, kLowest, kHighest);
   return std::bit_cast<double>((key & kSignBit) ? key & ~kSignBit : ~key);
 }
@@ -50,6 +65,9 @@ uint64_t Hi(const Bin& bin) { return bin.lo | LowMask(bin.level); }
 int AncestorLevel(const Bin& x, const Bin& y) {
   return 64 - std::countl_zero(x.lo ^ y.lo);
 }
+
+// ---------------------------------------------------------------------------
+// Bounds.
 
 // sum_{k=n+1}^{m} 1/k for 0 <= n <= m, to a few ulps.
 double HarmonicRange(int64_t n, int64_t m) {
@@ -76,8 +94,10 @@ double HarmonicRange(int64_t n, int64_t m) {
          series(dx);
 }
 
-// What a bin adds to sum_positives precision (AP times the positives),
-// given `t` positives and `f` negatives in the bins above it.
+// What a bin adds to AP * positives, given `t` positives and `f` negatives
+// in the bins above it. scikit-learn credits every positive of a tie group
+// with the precision at the group's end; within a bin the order and ties
+// are unknown, so take the extremes.
 struct Contribution {
   double lower;
   double estimate;
@@ -91,15 +111,14 @@ Contribution BinContribution(int64_t t, int64_t f, const Bin& bin) {
   const auto ratio = [](int64_t num, int64_t den) {
     return static_cast<double>(num) / static_cast<double>(den);
   };
-  // scikit-learn credits every positive of a tie group with the precision
-  // at the group's end.
+  // All of the bin tied.
   const double estimate = static_cast<double>(a) * ratio(t + a, t + a + f + b);
   if (bin.level == 0) return {estimate, estimate, estimate};  // one score
-  // Best case: the positives rank above the negatives as one tie group. No
-  // positive can see fewer negatives or more positives at its group's end.
+  // Best: the positives rank above the negatives, as one tie group. No
+  // positive's group can end with more positives or fewer negatives.
   const double upper = static_cast<double>(a) * ratio(t + a, t + a + f);
-  // Worst case: the negatives first, then the positives one by one; the
-  // r-th positive's group ends with >= r positives and <= b negatives.
+  // Worst: the negatives first, then the positives one by one. The r-th
+  // positive's group ends with >= r positives and <= b negatives.
   const int64_t g = f + b;
   double lower;
   if (g == 0) {
@@ -107,31 +126,104 @@ Contribution BinContribution(int64_t t, int64_t f, const Bin& bin) {
   } else if (a <= 256) {
     lower = 0.0;
     for (int64_t r = 1; r <= a; ++r) lower += ratio(t + r, t + r + g);
-  } else {
-    // sum_r (t+r)/(t+r+g) = a - g * sum_r 1/(t+r+g).
+  } else {  // sum_r (t+r)/(t+r+g) = a - g * sum_r 1/(t+r+g)
     lower = static_cast<double>(a) -
             static_cast<double>(g) * HarmonicRange(t + g, t + g + a);
   }
   return {std::min(lower, estimate), estimate, std::max(upper, estimate)};
 }
 
-double Width(int64_t t, int64_t f, const Bin& bin) {
-  const Contribution c = BinContribution(t, f, bin);
-  return c.upper - c.lower;
+// ---------------------------------------------------------------------------
+// Encoding, by increasing score: per bin its level (1 byte), then varints
+// of its gap after the previous bin, its positives and its negatives. Most
+// bins take 4-8 bytes, against 32 for the struct.
+
+size_t VarintBytes(uint64_t value) {
+  return 1 + (std::bit_width(value | 1) - 1) / 7;
 }
 
-int g_smooth_k = 16;
-
-// Approximate width of a bin holding a positives and b negatives in
-// expectation (real-valued counts).
-double ExpectedWidth(double t, double f, double a, double b, bool one_score) {
-  if (one_score || a <= 0.0) return 0.0;
-  const double upper = a * (t + a) / (t + a + f);
-  const double g = f + b;
-  const double lower =
-      g <= 0.0 ? a : a - g * std::log((t + g + a + 0.5) / (t + g + 0.5));
-  return upper - lower;
+void PutVarint(uint64_t value, uint8_t*& p) {
+  for (; value >= 0x80; value >>= 7) *p++ = static_cast<uint8_t>(value | 0x80);
+  *p++ = static_cast<uint8_t>(value);
 }
+
+uint64_t GetVarint(const uint8_t*& p) {
+  uint64_t value = 0;
+  for (int shift = 0;; shift += 7) {
+    const uint8_t byte = *p++;
+    value |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (byte < 0x80) return value;
+  }
+}
+
+// Where a bin of `level` at or after key `free` (the first key after the
+// previous bin) may start. Such a bin exists, so this cannot overflow.
+uint64_t AlignUp(uint64_t free, int level) {
+  const uint64_t mask = LowMask(level);
+  return (free + mask) & ~mask;
+}
+
+// The gap before a bin, in units of its own size: small, as neighbouring
+// bins have similar sizes. (A level-64 bin is the only bin.)
+uint64_t GapUnits(uint64_t free, const Bin& bin) {
+  return bin.level >= 64 ? 0 : (bin.lo - AlignUp(free, bin.level)) >> bin.level;
+}
+
+size_t EncodedBytes(uint64_t free, const Bin& bin) {
+  return 1 + VarintBytes(GapUnits(free, bin)) +
+         VarintBytes(static_cast<uint64_t>(bin.positives)) +
+         VarintBytes(static_cast<uint64_t>(bin.negatives));
+}
+
+// Exactly sized: its capacity is what MemoryBytes() reports.
+std::vector<uint8_t> Encode(absl::Span<const Bin> bins) {
+  size_t bytes = 0;
+  uint64_t free = 0;
+  for (const Bin& bin : bins) {
+    bytes += EncodedBytes(free, bin);
+    free = Hi(bin) + 1;
+  }
+  std::vector<uint8_t> out(bytes);
+  uint8_t* p = out.data();
+  free = 0;
+  for (const Bin& bin : bins) {
+    *p++ = static_cast<uint8_t>(bin.level);
+    PutVarint(GapUnits(free, bin), p);
+    PutVarint(static_cast<uint64_t>(bin.positives), p);
+    PutVarint(static_cast<uint64_t>(bin.negatives), p);
+    free = Hi(bin) + 1;
+  }
+  return out;
+}
+
+// Calls visit(bin) for each bin by increasing score.
+template <typename Visit>
+void ForEachBin(absl::Span<const uint8_t> encoded, Visit visit) {
+  const uint8_t* p = encoded.data();
+  const uint8_t* const end = p + encoded.size();
+  uint64_t free = 0;
+  while (p < end) {
+    Bin bin;
+    bin.level = *p++;
+    const uint64_t units = GetVarint(p);
+    bin.lo =
+        bin.level >= 64 ? 0 : AlignUp(free, bin.level) + (units << bin.level);
+    bin.positives = static_cast<int64_t>(GetVarint(p));
+    bin.negatives = static_cast<int64_t>(GetVarint(p));
+    free = Hi(bin) + 1;
+    visit(bin);
+  }
+}
+
+std::vector<Bin> Decode(absl::Span<const uint8_t> encoded, size_t count) {
+  std::vector<Bin> bins;
+  bins.reserve(count);
+  ForEachBin(encoded, [&](const Bin& bin) { bins.push_back(bin); });
+  return bins;
+}
+
+// ---------------------------------------------------------------------------
+// Building and merging bins.
 
 // Sorted, disjoint bins holding the samples of both inputs. Dyadic intervals
 // are nested or disjoint, so a bin overlapping another contains it or lies
@@ -181,78 +273,105 @@ std::vector<Bin> BatchBins(absl::Span<const double> scores,
   return bins;
 }
 
-// Merges neighbouring bins, cheapest widening of the AP bounds first, until
-// at most max_bins remain. A bin's width depends only on its own counts and
-// the counts above it, which merging elsewhere does not change, so each
-// candidate's cost stays valid until one of its two bins changes.
+// A smooth stand-in for a bin's width (upper - lower contributions) when it
+// holds a positives and b negatives in expectation.
+double ExpectedWidth(double t, double f, double a, double b) {
+  if (a <= 0.0) return 0.0;
+  const double upper = a * (t + a) / (t + a + f);
+  const double g = f + b;
+  // sum_{r=1}^{a} (t+r)/(t+r+g) = a - g * sum_r 1/(t+r+g), the sum ~ a log.
+  const double lower =
+      g <= 0.0 ? a : a - g * std::log((t + g + a + 0.5) / (t + g + 0.5));
+  return std::max(0.0, upper - lower);
+}
+
+// Merges neighbouring bins, cheapest first, until their encoding fits
+// max_bytes, less a margin. The cost of a merge is how much it widens the
+// bounds -- not over the samples the bins hold now, but over those they are
+// expected to hold: a bin is never split again, and every later sample whose
+// score falls in its interval joins it. Two negative-only bins merge for
+// free today, yet high in the ranking they soon hold positives too; a
+// greedy on today's counts coarsens the top early and the stream's width
+// ends 20x wider. So each bin's positives are estimated as its samples times
+// the positive rate of a window of neighbouring bins. A bin's width depends
+// only on its own counts and the counts above it, which merging elsewhere
+// does not change, so a candidate's cost stays valid until one of its two
+// bins changes.
 //
 // Only a pair whose smallest enclosing dyadic interval holds no third bin
 // may merge (the result must stay dyadic); merging it leaves its
-// neighbours' enclosing intervals as they were. O(n + merges * log n).
-std::vector<Bin> Compact(std::vector<Bin> bins, size_t max_bins) {
+// neighbours' enclosing intervals as they were. O(n log n).
+std::vector<Bin> Compact(std::vector<Bin> bins, size_t max_bytes) {
   const int32_t n = static_cast<int32_t>(bins.size());
-  std::vector<int64_t> above_pos(n), above_neg(n);
-  int64_t t = 0, f = 0;
-  for (int32_t i = n - 1; i >= 0; --i) {
-    above_pos[i] = t;
-    above_neg[i] = f;
-    t += bins[i].positives;
-    f += bins[i].negatives;
+  auto free_after = [&](int32_t k) { return k < 0 ? 0 : Hi(bins[k]) + 1; };
+  std::vector<size_t> bytes(n);
+  size_t total_bytes = 0;
+  for (int32_t k = 0; k < n; ++k) {
+    bytes[k] = EncodedBytes(free_after(k - 1), bins[k]);
+    total_bytes += bytes[k];
   }
-  // Expected positives per bin: the positive rate of a window around it
-  // holding >= K positives.
+  if (total_bytes <= max_bytes) return bins;
+  const size_t target_bytes = max_bytes - max_bytes / kCompactionMarginDivisor;
+
   std::vector<int64_t> prefix_pos(n + 1, 0), prefix_all(n + 1, 0);
-  for (int32_t i = 0; i < n; ++i) {
-    prefix_pos[i + 1] = prefix_pos[i] + bins[i].positives;
-    prefix_all[i + 1] = prefix_all[i] + bins[i].positives + bins[i].negatives;
+  for (int32_t k = 0; k < n; ++k) {
+    prefix_pos[k + 1] = prefix_pos[k] + bins[k].positives;
+    prefix_all[k + 1] = prefix_all[k] + bins[k].positives + bins[k].negatives;
   }
-  std::vector<double> exp_pos(n), exp_neg(n);
-  for (int32_t i = 0; i < n; ++i) {
-    int32_t lo_r = 0, hi_r = n;
-    auto window_pos = [&](int32_t r) {
-      const int32_t l = std::max(0, i - r), h = std::min(n, i + r + 1);
-      return prefix_pos[h] - prefix_pos[l];
+  // Counts above each bin, and its expected positives and negatives.
+  std::vector<double> above_pos(n), above_neg(n), exp_pos(n), exp_neg(n);
+  for (int32_t k = 0; k < n; ++k) {
+    above_pos[k] = static_cast<double>(prefix_pos[n] - prefix_pos[k + 1]);
+    above_neg[k] = static_cast<double>((prefix_all[n] - prefix_all[k + 1]) -
+                                       (prefix_pos[n] - prefix_pos[k + 1]));
+    auto window = [&](int32_t r) {
+      return std::pair(std::max(0, k - r), std::min(n, k + r + 1));
     };
-    while (lo_r < hi_r) {
-      const int32_t mid = (lo_r + hi_r) / 2;
-      if (window_pos(mid) >= g_smooth_k)
-        hi_r = mid;
-      else
-        lo_r = mid + 1;
+    int32_t lo = 0, hi = n;  // smallest radius holding enough positives
+    while (lo < hi) {
+      const int32_t mid = lo + (hi - lo) / 2;
+      const auto [l, h] = window(mid);
+      if (prefix_pos[h] - prefix_pos[l] >= kWindowPositives) {
+        hi = mid;
+      } else {
+        lo = mid + 1;
+      }
     }
-    const int32_t l = std::max(0, i - lo_r), h = std::min(n, i + lo_r + 1);
-    const double q = static_cast<double>(prefix_pos[h] - prefix_pos[l]) /
-                     static_cast<double>(prefix_all[h] - prefix_all[l]);
-    const double s = static_cast<double>(bins[i].positives + bins[i].negatives);
-    exp_pos[i] = q * s;
-    exp_neg[i] = s - q * s;
+    const auto [l, h] = window(lo);
+    // Laplace's rule of succession: a window of positives only still
+    // expects a negative now and then, and one landing among many merged
+    // positives at the top would cost much.
+    const double rate =
+        (static_cast<double>(prefix_pos[h] - prefix_pos[l]) + 1.0) /
+        (static_cast<double>(prefix_all[h] - prefix_all[l]) + 2.0);
+    const double samples =
+        static_cast<double>(bins[k].positives + bins[k].negatives);
+    exp_pos[k] = rate * samples;
+    exp_neg[k] = samples - exp_pos[k];
   }
-  auto width_of = [&](int32_t i, const Bin& bin, double ep, double en) {
-    return ExpectedWidth(static_cast<double>(above_pos[i]),
-                         static_cast<double>(above_neg[i]), ep, en,
-                         bin.level == 0);
+  // One-score bins are exact, whatever they will hold.
+  auto width = [&](int32_t k, const Bin& bin, double pos, double neg) {
+    return bin.level == 0 ? 0.0
+                          : ExpectedWidth(above_pos[k], above_neg[k], pos, neg);
   };
-  std::vector<double> width(n);
-  for (int32_t i = 0; i < n; ++i) {
-    width[i] = width_of(i, bins[i], exp_pos[i], exp_neg[i]);
+  std::vector<double> widths(n);
+  for (int32_t k = 0; k < n; ++k) {
+    widths[k] = width(k, bins[k], exp_pos[k], exp_neg[k]);
   }
+
   std::vector<int32_t> prev(n), next(n);
-  for (int32_t i = 0; i < n; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < n ? i + 1 : -1;
+  for (int32_t k = 0; k < n; ++k) {
+    prev[k] = k - 1;
+    next[k] = k + 1 < n ? k + 1 : -1;
   }
   // Bumped whenever a bin changes or is absorbed, to drop stale candidates.
   std::vector<uint32_t> stamp(n, 0);
-
   struct Candidate {
     double cost;
-    int64_t samples;  // ties: keep bins balanced, merge small ones first
     int32_t left;
     uint32_t left_stamp;
     uint32_t right_stamp;
-    bool operator>(const Candidate& o) const {
-      return cost != o.cost ? cost > o.cost : samples > o.samples;
-    }
+    bool operator>(const Candidate& o) const { return cost > o.cost; }
   };
   auto merged_bin = [&](int32_t i) {
     const int32_t j = next[i];
@@ -271,13 +390,10 @@ std::vector<Bin> Compact(std::vector<Bin> bins, size_t max_bins) {
   };
   auto candidate = [&](int32_t i) {
     const int32_t j = next[i];
-    const Bin merged = merged_bin(i);
     // The merged bin sits where j did: below the same bins.
-    const double cost =
-        width_of(j, merged, exp_pos[i] + exp_pos[j], exp_neg[i] + exp_neg[j]) -
-        width[i] - width[j];
-    return Candidate{.cost = cost,
-                     .samples = merged.positives + merged.negatives,
+    const double merged = width(j, merged_bin(i), exp_pos[i] + exp_pos[j],
+                                exp_neg[i] + exp_neg[j]);
+    return Candidate{.cost = merged - widths[i] - widths[j],
                      .left = i,
                      .left_stamp = stamp[i],
                      .right_stamp = stamp[j]};
@@ -289,8 +405,11 @@ std::vector<Bin> Compact(std::vector<Bin> bins, size_t max_bins) {
   }
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap(
       std::greater<>(), std::move(initial));
+  // Each merge drops a whole encoded bin and can only shorten its
+  // neighbours' gaps, so it saves bytes; with two bins or more some pair is
+  // always mergeable.
   size_t remaining = bins.size();
-  while (remaining > max_bins && !heap.empty()) {
+  while (total_bytes > target_bytes && !heap.empty()) {
     const Candidate c = heap.top();
     heap.pop();
     const int32_t i = c.left;
@@ -298,40 +417,39 @@ std::vector<Bin> Compact(std::vector<Bin> bins, size_t max_bins) {
     if (j < 0 || stamp[i] != c.left_stamp || stamp[j] != c.right_stamp) {
       continue;
     }
-    if (getenv("TRACE_MERGE") && KeyScore(bins[i].lo) > 2.5)
-      printf(
-          "recomputed %.3g merge cost %.3g remaining %zu [%g..] a %ld+%ld b "
-          "%ld+%ld ep %.3g+%.3g w %.3g %.3g T %ld F %ld\n",
-          candidate(i).cost, c.cost, remaining, KeyScore(bins[i].lo),
-          bins[i].positives, bins[next[i]].positives, bins[i].negatives,
-          bins[next[i]].negatives, exp_pos[i], exp_pos[next[i]], width[i],
-          width[next[i]], above_pos[next[i]], above_neg[next[i]]);
     bins[i] = merged_bin(i);
     above_pos[i] = above_pos[j];
     above_neg[i] = above_neg[j];
     exp_pos[i] += exp_pos[j];
     exp_neg[i] += exp_neg[j];
-    width[i] = width_of(i, bins[i], exp_pos[i], exp_neg[i]);
+    widths[i] = width(i, bins[i], exp_pos[i], exp_neg[i]);
     ++stamp[i];
     ++stamp[j];
     next[i] = next[j];
-    if (next[i] >= 0) prev[next[i]] = i;
     --remaining;
+    total_bytes -= bytes[i] + bytes[j];
+    bytes[i] = EncodedBytes(free_after(prev[i]), bins[i]);
+    total_bytes += bytes[i];
+    if (const int32_t k = next[i]; k >= 0) {
+      prev[k] = i;
+      total_bytes -= bytes[k];
+      bytes[k] = EncodedBytes(free_after(i), bins[k]);
+      total_bytes += bytes[k];
+    }
     if (prev[i] >= 0 && mergeable(prev[i])) heap.push(candidate(prev[i]));
     if (mergeable(i)) heap.push(candidate(i));
   }
   // The lowest bin only ever absorbs, so it heads the list.
   std::vector<Bin> out;
   out.reserve(remaining);
-  for (int32_t i = 0; i >= 0; i = next[i]) out.push_back(bins[i]);
+  for (int32_t k = 0; k >= 0; k = next[k]) out.push_back(bins[k]);
   return out;
 }
 
 }  // namespace
 
-void SetSmoothK(int k) { g_smooth_k = k; }
 AveragePrecisionHistogram::AveragePrecisionHistogram(size_t max_bytes)
-    : max_bins_(std::max<size_t>(1, max_bytes / sizeof(Bin))) {}
+    : max_bytes_(std::max(max_bytes, kMinMaxBytes)) {}
 
 void AveragePrecisionHistogram::Add(absl::Span<const double> scores,
                                     absl::Span<const uint8_t> is_positive) {
@@ -343,25 +461,21 @@ void AveragePrecisionHistogram::Add(absl::Span<const double> scores,
   for (const uint8_t positive : is_positive) {
     ++(positive ? positives_ : negatives_);
   }
-  Adopt(Unite(bins_, BatchBins(scores, is_positive)));
+  const std::vector<Bin> bins =
+      Compact(Unite(Decode(bins_, bin_count_), BatchBins(scores, is_positive)),
+              max_bytes_);
+  bin_count_ = bins.size();
+  bins_ = Encode(bins);
 }
 
 void AveragePrecisionHistogram::Merge(const AveragePrecisionHistogram& other) {
-  std::vector<Bin> united = Unite(bins_, other.bins_);
+  const std::vector<Bin> bins = Compact(
+      Unite(Decode(bins_, bin_count_), Decode(other.bins_, other.bin_count_)),
+      max_bytes_);
   positives_ += other.positives_;
   negatives_ += other.negatives_;
-  Adopt(std::move(united));
-}
-
-void AveragePrecisionHistogram::Adopt(std::vector<Bin> bins) {
-  if (bins.size() > max_bins_) {
-    bins_ = Compact(std::move(bins), max_bins_);
-  } else if (bins.capacity() > max_bins_) {
-    bins_.assign(bins.begin(), bins.end());
-    if (bins_.capacity() > max_bins_) bins_.shrink_to_fit();
-  } else {
-    bins_ = std::move(bins);
-  }
+  bin_count_ = bins.size();
+  bins_ = Encode(bins);
 }
 
 ClassAveragePrecision AveragePrecisionHistogram::Compute() const {
@@ -371,16 +485,19 @@ ClassAveragePrecision AveragePrecisionHistogram::Compute() const {
   result.exact = false;
   result.defined = positives_ > 0;
   if (!result.defined) return result;
+  // By increasing score; what lies above a bin is the total minus what has
+  // been seen up to and including it.
   double lower = 0.0, estimate = 0.0, upper = 0.0;
-  int64_t t = 0, f = 0;
-  for (auto bin = bins_.rbegin(); bin != bins_.rend(); ++bin) {
-    const Contribution c = BinContribution(t, f, *bin);
+  int64_t seen_pos = 0, seen_neg = 0;
+  ForEachBin(bins_, [&](const Bin& bin) {
+    seen_pos += bin.positives;
+    seen_neg += bin.negatives;
+    const Contribution c =
+        BinContribution(positives_ - seen_pos, negatives_ - seen_neg, bin);
     lower += c.lower;
     estimate += c.estimate;
     upper += c.upper;
-    t += bin->positives;
-    f += bin->negatives;
-  }
+  });
   const double total = static_cast<double>(positives_);
   result.lower = std::max(0.0, lower / total - kRoundingSlack);
   result.upper = std::min(1.0, upper / total + kRoundingSlack);
@@ -392,17 +509,18 @@ PrecisionRecallPoints AveragePrecisionHistogram::Curve(
     size_t max_points) const {
   PrecisionRecallPoints curve;
   if (positives_ == 0) return curve;
-  const size_t n = bins_.size();
+  const std::vector<Bin> bins = Decode(bins_, bin_count_);
+  const size_t n = bins.size();
   const size_t m = std::min(n, std::max<size_t>(max_points, 2));
   curve.thresholds.reserve(m);
   curve.precision.reserve(m);
   curve.recall.reserve(m);
-  // Keeps points k * (n - 1) / (m - 1) for k = 0..m-1: evenly spread over
-  // the bins, which are dense where AP is sensitive, and always the last.
+  // Points k * (n - 1) / (m - 1), k = 0..m-1: spread evenly over the bins,
+  // which are dense where AP is sensitive, and always the last.
   size_t k = 0;
   int64_t tp = 0, fp = 0;
   for (size_t index = 0; index < n; ++index) {
-    const Bin& bin = bins_[n - 1 - index];
+    const Bin& bin = bins[n - 1 - index];
     tp += bin.positives;
     fp += bin.negatives;
     if (m > 1 && index != k * (n - 1) / (m - 1)) continue;
@@ -416,58 +534,4 @@ PrecisionRecallPoints AveragePrecisionHistogram::Curve(
   return curve;
 }
 
-size_t AveragePrecisionHistogram::MemoryBytes() const {
-  return bins_.capacity() * sizeof(Bin);
-}
-
-}  // namespace focalmetrics
-#include <cstdio>
-namespace focalmetrics {
-void DebugDump(const std::vector<ap_internal::HistogramBin>& bins, int64_t P) {
-  int64_t t = 0, f = 0;
-  struct Row {
-    double w;
-    int64_t t, f, a, b;
-    int level;
-    double lo, hi;
-  };
-  std::vector<Row> rows;
-  for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
-    double w = Width(t, f, *it) / P;
-    rows.push_back({w, t, f, it->positives, it->negatives, it->level,
-                    KeyScore(it->lo), KeyScore(Hi(*it))});
-    t += it->positives;
-    f += it->negatives;
-  }
-  double total = 0;
-  for (auto& r : rows) total += r.w;
-  printf("bins %zu total width %.4g\n", rows.size(), total);
-  auto sorted = rows;
-  std::sort(sorted.begin(), sorted.end(),
-            [](auto& x, auto& y) { return x.w > y.w; });
-  for (int i = 0; i < 15 && i < (int)sorted.size(); ++i) {
-    auto& r = sorted[i];
-    printf("  w %.3g T %ld F %ld a %ld b %ld lvl %d [%.5g, %.5g]\n", r.w, r.t,
-           r.f, r.a, r.b, r.level, r.lo, r.hi);
-  }
-  // width by score decile region
-  int64_t nneg = 0, npos = 0, nmix = 0;
-  for (auto& r : rows) {
-    if (r.a == 0)
-      nneg++;
-    else if (r.b == 0)
-      npos++;
-    else
-      nmix++;
-  }
-  printf("  neg-only %ld pos-only %ld mixed %ld\n", nneg, npos, nmix);
-}
-}  // namespace focalmetrics
-namespace focalmetrics {
-void DebugTop(const std::vector<ap_internal::HistogramBin>& bins, int k) {
-  int c = 0;
-  for (auto it = bins.rbegin(); it != bins.rend() && c < k; ++it, ++c)
-    printf("   a %ld b %ld lvl %d [%.5g, %.5g]\n", it->positives, it->negatives,
-           it->level, KeyScore(it->lo), KeyScore(Hi(*it)));
-}
 }  // namespace focalmetrics

@@ -23,8 +23,12 @@ namespace focalmetrics {
 // two histograms are always nested or disjoint: merging never has to chain
 // neighbouring bins together. When the bins outgrow the budget, neighbours
 // are merged where that widens the bounds least (over the samples expected
-// to arrive, not only those seen), and the bins are stored delta- and
-// varint-encoded, about 5 bytes each.
+// to arrive, not only those seen). The bins are stored delta- and
+// varint-encoded, about 6.5 bytes each: 64 KiB holds ~10,000 bins.
+//
+// A run switching from exact to bounded mode Adds every stored (score,
+// label) pair; until the budget is reached the histogram is exact (one bin
+// per distinct score).
 //
 // Not thread-safe: the owner (a run) serialises calls. Copyable; a copy is a
 // snapshot.

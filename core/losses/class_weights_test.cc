@@ -1,10 +1,12 @@
 #include "core/losses/class_weights.h"
 
 #include <cmath>
+#include <fstream>
 #include <numeric>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace focalmetrics {
 namespace {
@@ -26,6 +28,30 @@ TEST(ClassWeightsTest, EffectiveNumberFollowsCui2019) {
   EXPECT_THAT(*weights, ElementsAre(DoubleNear(raw[0] * scale, 1e-12),
                                     DoubleNear(raw[1] * scale, 1e-12),
                                     DoubleNear(raw[2] * scale, 1e-12)));
+}
+
+// tests/golden/class_weights.json: Cui et al.'s official code and the
+// inverse frequencies, by tests/golden/generate_class_weights.py.
+TEST(ClassWeightsTest, MatchesGoldenValues) {
+  std::ifstream in("tests/golden/class_weights.json");
+  ASSERT_TRUE(in.good()) << "run from the repository root";
+  const nlohmann::json golden = nlohmann::json::parse(in);
+  for (const auto& c : golden["cases"]) {
+    SCOPED_TRACE(c.dump());
+    const std::string scheme = c["scheme"].get<std::string>();
+    const WeightScheme parsed =
+        scheme == "EFFECTIVE_NUMBER"    ? WeightScheme::kEffectiveNumber
+        : scheme == "INVERSE_FREQUENCY" ? WeightScheme::kInverseFrequency
+                                        : WeightScheme::kInverseSqrtFrequency;
+    const auto weights = ClassWeightsFromCounts(
+        c["counts"].get<std::vector<int64_t>>(), parsed, c.value("beta", 0.0));
+    ASSERT_TRUE(weights.ok());
+    const auto expected = c["weights"].get<std::vector<double>>();
+    ASSERT_EQ(weights->size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      EXPECT_NEAR((*weights)[i], expected[i], 1e-12 * expected[i]);
+    }
+  }
 }
 
 TEST(ClassWeightsTest, InverseFrequenciesSumToClassCount) {
