@@ -184,6 +184,7 @@ def test_class_balanced_focal_uses_the_run_counts(client: focalmetrics.Client) -
     ("extreme_binary", "LOSS_KIND_FOCAL", 3.0),
     ("multilabel", "LOSS_KIND_ASYMMETRIC", None),
     ("masks", "LOSS_KIND_FOCAL_DICE", None),
+    ("detection", "LOSS_KIND_RETINANET", 2.0),
 ])
 def test_recommendation_follows_the_decision_table(client: focalmetrics.Client, kind: str,
                                                    expected_loss: str,
@@ -206,6 +207,10 @@ def test_recommendation_follows_the_decision_table(client: focalmetrics.Client, 
         targets = (rng.random((500, 4)) < 0.05).astype(np.float32)
         client.report(run, rng.normal(size=(500, 4)).astype(np.float32), targets,
                       task="multilabel", worker="w", seq=1)
+    elif kind == "detection":
+        anchors = rng.choice([-2, -1, 0, 1], size=2000, p=[0.05, 0.9, 0.03, 0.02])
+        client.report(run, rng.normal(size=(2000, 2)).astype(np.float32), anchors,
+                      task="detection", worker="w", seq=1)
     else:
         targets = (rng.random((4, 16, 16)) < 0.05).astype(np.float32)
         client.report(run, rng.normal(size=(4, 16, 16)).astype(np.float32), targets,
