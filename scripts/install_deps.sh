@@ -9,7 +9,9 @@ PACKAGES=(
   # C++ libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libhwy-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev prometheus-cpp-dev
+  # A real Prometheus (and promtool) for the demo and the end-to-end tests
+  prometheus
   # Python client, tests and the reference implementations
   python3-grpcio python3-protobuf python3-numpy python3-torch
   python3-torchvision python3-sklearn python3-pytest

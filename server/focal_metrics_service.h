@@ -10,13 +10,14 @@
 #include "focalmetrics/v1/focal_metrics.grpc.pb.h"
 #include "server/compute_loss_impl.h"
 #include "server/runs_impl.h"
+#include "server/server_metrics.h"
 
 namespace focalmetrics {
 
 class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
  public:
-  // `registry` must outlive the service.
-  explicit FocalMetricsService(RunRegistry* registry);
+  // `registry` and `metrics` must outlive the service.
+  FocalMetricsService(RunRegistry* registry, ServerMetrics* metrics);
 
   grpc::ServerUnaryReactor* ComputeLoss(
       grpc::CallbackServerContext* context,
@@ -46,8 +47,18 @@ class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
                                       v1::DeleteRunResponse* response) override;
 
  private:
+  // Finishes a unary call: records its latency, bytes and status, and
+  // returns an empty message on error.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   absl::string_view method, absl::Time start,
+                                   const Request& request,
+                                   const absl::Status& status,
+                                   Response* response);
+
   ComputeLossImpl compute_loss_;
   RunsImpl runs_;
+  ServerMetrics* metrics_;
 };
 
 }  // namespace focalmetrics

@@ -29,7 +29,8 @@ class FocalMetricsServiceTest : public testing::Test {
   void TearDown() override { server_->Shutdown(); }
 
   RunRegistry registry_{{}};
-  FocalMetricsService service_{&registry_};
+  ServerMetrics metrics_;
+  FocalMetricsService service_{&registry_, &metrics_};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::FocalMetrics::Stub> stub_;
 };

@@ -1,10 +1,12 @@
 // focalmetrics-server: the gRPC service of DESIGN.md, with the gRPC health
 // service and server reflection. SIGTERM or SIGINT: health turns
 // NOT_SERVING, in-flight calls get --drain_deadline to finish, then exit 0.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -12,19 +14,33 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "prometheus/exposer.h"
 #include "server/focal_metrics_service.h"
+#include "server/run_metrics_collector.h"
+#include "server/server_metrics.h"
 
 ABSL_FLAG(std::string, host, "0.0.0.0",
           "Address to listen on for gRPC: 0.0.0.0 (all IPv4), :: (all IPv6), "
           "or 127.0.0.1 for this machine only.");
 ABSL_FLAG(int32_t, port, 50051,
           "gRPC port. 0 picks a free port; the chosen one is printed.");
+ABSL_FLAG(
+    int32_t, metrics_port, 9464,
+    "Port of the Prometheus endpoint http://HOST:PORT/metrics (on --host). "
+    "0 picks a free port; the chosen one is printed.");
+ABSL_FLAG(int32_t, max_class_labels, 32,
+          "Per-class series (PR-AUC, positives, weight) exported per run: the "
+          "classes with the most samples. Bounds Prometheus cardinality.");
+ABSL_FLAG(absl::Duration, run_ttl, absl::Hours(72),
+          "A run with no report for this long is deleted, with its series "
+          "(e.g. 72h, 30m). 0 keeps runs until DeleteRun.");
 ABSL_FLAG(int32_t, max_message_mb, 64,
           "Largest request accepted, in MiB. Larger ones are refused with "
           "RESOURCE_EXHAUSTED before they are read. A 256x80 float32 batch is "
@@ -101,7 +117,24 @@ int Run() {
            .histogram_bytes_per_class =
                static_cast<size_t>(absl::GetFlag(FLAGS_histogram_kb_per_class))
                << 10}});
-  FocalMetricsService service(&registry);
+  ServerMetrics server_metrics;
+  FocalMetricsService service(&registry, &server_metrics);
+  const std::string metrics_address = ListenAddress(
+      absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port));
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    // prometheus-cpp reports a port it cannot bind by throwing.
+    exposer = std::make_unique<prometheus::Exposer>(metrics_address);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr,
+                 "focalmetrics-server: cannot serve metrics on %s: %s\n",
+                 metrics_address.c_str(), error.what());
+    return 1;
+  }
+  auto run_collector = std::make_shared<RunMetricsCollector>(
+      &registry, absl::GetFlag(FLAGS_max_class_labels));
+  exposer->RegisterCollectable(server_metrics.registry());
+  exposer->RegisterCollectable(run_collector);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -122,8 +155,28 @@ int Run() {
   grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
   health->SetServingStatus(kServiceName, true);
   health->SetServingStatus(true);
+  std::fprintf(stderr, "focalmetrics-server metrics on http://%s:%d/metrics\n",
+               absl::GetFlag(FLAGS_host).c_str(),
+               exposer->GetListeningPorts().front());
   std::fprintf(stderr, "focalmetrics-server listening on %s:%d\n",
                absl::GetFlag(FLAGS_host).c_str(), selected_port);
+
+  // Expired runs (--run_ttl) are swept in the background.
+  absl::Notification stopping;
+  std::thread sweeper([&] {
+    const absl::Duration ttl = absl::GetFlag(FLAGS_run_ttl);
+    if (ttl <= absl::ZeroDuration()) return;
+    const absl::Duration period =
+        std::clamp(ttl / 10, absl::Seconds(1), absl::Minutes(1));
+    while (!stopping.WaitForNotificationWithTimeout(period)) {
+      const int removed = registry.DeleteIdleSince(absl::Now() - ttl);
+      if (removed > 0) {
+        std::fprintf(stderr,
+                     "focalmetrics-server: %d run(s) idle for %s deleted\n",
+                     removed, absl::FormatDuration(ttl).c_str());
+      }
+    }
+  });
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -135,6 +188,8 @@ int Run() {
   server->Shutdown(
       absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
   server->Wait();
+  stopping.Notify();
+  sweeper.join();
   std::fprintf(stderr, "focalmetrics-server: stopped\n");
   return 0;
 }

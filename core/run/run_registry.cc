@@ -108,4 +108,21 @@ int RunRegistry::Delete(absl::string_view run, absl::string_view split) {
   return removed;
 }
 
+int RunRegistry::DeleteIdleSince(absl::Time cutoff) {
+  int removed = 0;
+  for (Shard& shard : shards_) {
+    absl::MutexLock lock(&shard.mu);
+    for (auto it = shard.runs.begin(); it != shard.runs.end();) {
+      if (it->second->Summary().last_report < cutoff) {
+        shard.runs.erase(it++);
+        ++removed;
+      } else {
+        ++it;
+      }
+    }
+  }
+  count_.fetch_sub(removed);
+  return removed;
+}
+
 }  // namespace focalmetrics

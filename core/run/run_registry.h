@@ -51,6 +51,11 @@ class RunRegistry {
   // how many were removed. Reports in flight into them finish on the state
   // they hold, which is then dropped.
   int Delete(absl::string_view run, absl::string_view split);
+  // Removes every run whose last report (or creation) is before `cutoff`;
+  // returns how many (the --run_ttl sweep).
+  int DeleteIdleSince(absl::Time cutoff);
+  // How many (run, split) states are held.
+  int64_t size() const { return count_.load(); }
 
   const RegistryLimits& limits() const { return limits_; }
 

@@ -46,6 +46,18 @@ TEST(RunRegistryTest, DeletesAllSplitsOfARun) {
   EXPECT_EQ(registry.Delete("r", ""), 0);
 }
 
+TEST(RunRegistryTest, DeletesIdleRuns) {
+  RunRegistry registry({});
+  ASSERT_TRUE(registry.GetOrCreate("old", "train").ok());
+  const absl::Time cutoff = absl::Now() + absl::Milliseconds(1);
+  absl::SleepFor(absl::Milliseconds(2));
+  ASSERT_TRUE(registry.GetOrCreate("new", "train").ok());
+  EXPECT_EQ(registry.DeleteIdleSince(cutoff), 1);
+  ASSERT_EQ(registry.List().size(), 1u);
+  EXPECT_EQ(registry.List()[0].run, "new");
+  EXPECT_EQ(registry.size(), 1);
+}
+
 TEST(RunRegistryTest, ListsSorted) {
   RunRegistry registry({});
   ASSERT_TRUE(registry.GetOrCreate("b", "val").ok());

@@ -172,6 +172,17 @@ absl::StatusOr<ReportResult> RunState::Apply(PreparedReport report) {
     }
   }
 
+  int64_t new_names = 0;
+  for (const NamedLossValue& loss : result.losses) {
+    new_names += losses_in_use_.count(loss.name) == 0;
+  }
+  if (static_cast<int64_t>(losses_in_use_.size()) + new_names >
+      limits_.max_losses) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "losses: run '", run_, "' would track more than ", limits_.max_losses,
+        " loss names; reuse the names it has"));
+  }
+
   if (!task_.has_value()) {
     task_ = data.task;
     num_classes_ = data.classes;
@@ -204,6 +215,8 @@ absl::StatusOr<ReportResult> RunState::Apply(PreparedReport report) {
   current_.samples += data.samples;
   current_.batches += 1;
   total_samples_ += data.samples;
+  total_batches_ += 1;
+  last_report_ = absl::Now();
   for (int64_t c = 0; c < num_classes_; ++c) {
     ClassAccumulator& stats = current_.classes[c];
     stats.positives += data.positives[c];
@@ -339,7 +352,14 @@ absl::StatusOr<PrecisionRecallPoints> RunState::Curve(int64_t class_id,
 
 RunSummary RunState::Summary() const {
   absl::MutexLock lock(&mu_);
-  return {run_, split_, current_.epoch, total_samples_, task_};
+  return {.run = run_,
+          .split = split_,
+          .epoch = current_.epoch,
+          .step = current_.step,
+          .samples = total_samples_,
+          .batches = total_batches_,
+          .task = task_,
+          .last_report = last_report_};
 }
 
 }  // namespace focalmetrics

@@ -22,6 +22,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "core/ap/average_precision.h"
 #include "core/losses/batch.h"
 #include "core/losses/class_weights.h"
@@ -33,6 +35,8 @@ namespace focalmetrics {
 
 struct RunLimits {
   int64_t max_classes = 4096;
+  // Distinct loss names a run tracks (each is a Prometheus series).
+  int64_t max_losses = 16;
   // Closed epochs whose final metrics stay queryable; older ones are dropped.
   int64_t max_epochs_kept = 64;
   // Exact AP keeps 8 bytes per (sample, class); past this many bytes the run
@@ -106,8 +110,13 @@ struct RunSummary {
   std::string run;
   std::string split;
   int64_t epoch = 0;
+  int64_t step = 0;
+  // Over the whole run, every epoch.
   int64_t samples = 0;
+  int64_t batches = 0;
   std::optional<Task> task;
+  // When the run was created or last folded in a batch.
+  absl::Time last_report;
 };
 
 // A batch reduced to what a run folds in (its loss values, its samples per
@@ -225,6 +234,8 @@ class RunState {
   std::vector<int64_t> run_negatives_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LossSpec> losses_in_use_ ABSL_GUARDED_BY(mu_);
   int64_t total_samples_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t total_batches_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_report_ ABSL_GUARDED_BY(mu_) = absl::Now();
   EpochState current_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, RunMetricsSnapshot> closed_epochs_ ABSL_GUARDED_BY(mu_);
 };

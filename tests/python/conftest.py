@@ -23,20 +23,25 @@ def server_binary() -> pathlib.Path:
 
 
 class RunningServer:
-    """A focalmetrics-server process; `target` is its host:port."""
+    """A focalmetrics-server process; `target` is its gRPC host:port,
+    `metrics_url` its Prometheus endpoint (both on free loopback ports)."""
 
     def __init__(self, *flags: str) -> None:
         self.process = subprocess.Popen(
-            [str(server_binary()), "--host=127.0.0.1", "--port=0", *flags],
+            [str(server_binary()), "--host=127.0.0.1", "--port=0", "--metrics_port=0", *flags],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.log: list[str] = []
         listening = threading.Event()
         self.target: Optional[str] = None
+        self.metrics_url: Optional[str] = None
 
         def read_log() -> None:
             assert self.process.stderr is not None
             for line in self.process.stderr:
                 self.log.append(line)
+                metrics = re.search(r"metrics on (\S+)", line)
+                if metrics:
+                    self.metrics_url = metrics.group(1)
                 match = re.search(r"listening on (\S+)", line)
                 if match:
                     self.target = match.group(1)
