@@ -22,9 +22,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C reaches the fleet too, which stops its trainers and returns; the
+# script then reports and cleans up as after a full run.
+trap ':' INT
+trap 'exit 143' TERM
 
-"$BUILD_DIR/server/focalmetrics-server" --host=127.0.0.1 --port="$PORT" \
+# setsid: Ctrl-C goes to the fleet only; the services are stopped by cleanup.
+setsid "$BUILD_DIR/server/focalmetrics-server" --host=127.0.0.1 --port="$PORT" \
   --metrics_port="$METRICS_PORT" 2>"$work/server.log" &
 pids+=($!)
 
@@ -33,7 +37,7 @@ sed -e "s#localhost:9464#127.0.0.1:$METRICS_PORT#" \
     -e "s#scrape_interval: 15s#scrape_interval: 2s#" \
     -e "s#- alerts.yml#- $PWD/deploy/prometheus/alerts.yml#" \
     deploy/prometheus/prometheus.yml >"$work/prometheus.yml"
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
+setsid prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/data" \
   --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
 
@@ -52,6 +56,9 @@ echo "== done; PR-AUC as Prometheus saw it:"
 /usr/bin/python3 - "$PROMETHEUS_PORT" <<'PY' || true
 import json, sys, urllib.request
 url = f"http://127.0.0.1:{sys.argv[1]}/api/v1/query?query=focalmetrics_pr_auc"
-for r in json.load(urllib.request.urlopen(url, timeout=5))["data"]["result"]:
-    print(f"   {r['metric']['average']:<9} {float(r['value'][1]):.4f}")
+try:
+    for r in json.load(urllib.request.urlopen(url, timeout=5))["data"]["result"]:
+        print(f"   {r['metric']['average']:<9} {float(r['value'][1]):.4f}")
+except OSError as error:
+    print(f"   (Prometheus did not answer: {error})")
 PY
