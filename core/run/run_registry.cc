@@ -35,6 +35,21 @@ absl::Status ValidateRunId(absl::string_view id, absl::string_view field) {
 
 RunRegistry::RunRegistry(RegistryLimits limits) : limits_(limits) {}
 
+template <typename Predicate>
+int RunRegistry::EraseIf(Shard& shard, Predicate should_erase) {
+  absl::MutexLock lock(&shard.mu);
+  int removed = 0;
+  for (auto it = shard.runs.begin(); it != shard.runs.end();) {
+    if (should_erase(it->first, *it->second)) {
+      shard.runs.erase(it++);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
 RunRegistry::Shard& RunRegistry::ShardOf(absl::string_view run) const {
   return shards_[absl::HashOf(run) % kShards];
 }
@@ -92,18 +107,9 @@ std::vector<RunSummary> RunRegistry::List() const {
 
 int RunRegistry::Delete(absl::string_view run, absl::string_view split) {
   Shard& shard = ShardOf(run);
-  absl::MutexLock lock(&shard.mu);
-  int removed = 0;
-  for (auto it = shard.runs.begin(); it != shard.runs.end();) {
-    const bool match =
-        it->first.first == run && (split.empty() || it->first.second == split);
-    if (match) {
-      shard.runs.erase(it++);
-      ++removed;
-    } else {
-      ++it;
-    }
-  }
+  const int removed = EraseIf(shard, [&](const Key& key, const RunState&) {
+    return key.first == run && (split.empty() || key.second == split);
+  });
   count_.fetch_sub(removed);
   return removed;
 }
@@ -111,15 +117,9 @@ int RunRegistry::Delete(absl::string_view run, absl::string_view split) {
 int RunRegistry::DeleteIdleSince(absl::Time cutoff) {
   int removed = 0;
   for (Shard& shard : shards_) {
-    absl::MutexLock lock(&shard.mu);
-    for (auto it = shard.runs.begin(); it != shard.runs.end();) {
-      if (it->second->Summary().last_report < cutoff) {
-        shard.runs.erase(it++);
-        ++removed;
-      } else {
-        ++it;
-      }
-    }
+    removed += EraseIf(shard, [cutoff](const Key&, const RunState& state) {
+      return state.Summary().last_report < cutoff;
+    });
   }
   count_.fetch_sub(removed);
   return removed;

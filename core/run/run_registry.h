@@ -69,6 +69,10 @@ class RunRegistry {
   static constexpr size_t kShards = 16;
 
   Shard& ShardOf(absl::string_view run) const;
+  // Erases the runs of `shard` for which should_erase(key, state) holds;
+  // returns how many.
+  template <typename Predicate>
+  static int EraseIf(Shard& shard, Predicate should_erase);
 
   const RegistryLimits limits_;
   mutable std::array<Shard, kShards> shards_;
