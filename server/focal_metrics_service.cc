@@ -10,9 +10,17 @@ namespace {
 class ReportStream final
     : public grpc::ServerBidiReactor<v1::ReportRequest, v1::ReportAck> {
  public:
-  ReportStream(const RunsImpl* runs, ServerMetrics* metrics)
-      : runs_(runs), metrics_(metrics), start_(absl::Now()) {
+  ReportStream(const RunsImpl* runs, ServerMetrics* metrics,
+               const std::atomic<bool>* draining)
+      : runs_(runs),
+        metrics_(metrics),
+        draining_(draining),
+        start_(absl::Now()) {
     metrics_->StreamOpened();
+    if (draining_->load()) {
+      FinishDraining();
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -39,6 +47,10 @@ class ReportStream final
       Finish(ToGrpcStatus(status_));
       return;
     }
+    if (draining_->load()) {
+      FinishDraining();
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -49,8 +61,15 @@ class ReportStream final
   }
 
  private:
+  void FinishDraining() {
+    status_ = absl::UnavailableError(
+        "server is shutting down; reconnect and resend from durable_seq + 1");
+    Finish(ToGrpcStatus(status_));
+  }
+
   const RunsImpl* runs_;
   ServerMetrics* metrics_;
+  const std::atomic<bool>* draining_;
   const absl::Time start_;
   // What the stream ended with; a cancelled stream never reaches Finish.
   absl::Status status_ = absl::CancelledError("stream cancelled");
@@ -96,7 +115,7 @@ grpc::ServerUnaryReactor* FocalMetricsService::Report(
 
 grpc::ServerBidiReactor<v1::ReportRequest, v1::ReportAck>*
 FocalMetricsService::StreamReports(grpc::CallbackServerContext* context) {
-  return new ReportStream(&runs_, metrics_);
+  return new ReportStream(&runs_, metrics_, &draining_);
 }
 
 grpc::ServerUnaryReactor* FocalMetricsService::GetMetrics(

@@ -6,6 +6,8 @@
 #ifndef FOCALMETRICS_SERVER_FOCAL_METRICS_SERVICE_H_
 #define FOCALMETRICS_SERVER_FOCAL_METRICS_SERVICE_H_
 
+#include <atomic>
+
 #include "core/run/run_registry.h"
 #include "focalmetrics/v1/focal_metrics.grpc.pb.h"
 #include "server/compute_loss_impl.h"
@@ -42,6 +44,11 @@ class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
   grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) override;
+  // From now on new StreamReports calls are UNAVAILABLE and open ones end
+  // with UNAVAILABLE after their current ack (the graceful-shutdown path):
+  // clients reconnect elsewhere and resend from durable_seq + 1.
+  void StartDraining() { draining_.store(true); }
+
   grpc::ServerUnaryReactor* DeleteRun(grpc::CallbackServerContext* context,
                                       const v1::DeleteRunRequest* request,
                                       v1::DeleteRunResponse* response) override;
@@ -59,6 +66,7 @@ class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
   ComputeLossImpl compute_loss_;
   RunsImpl runs_;
   ServerMetrics* metrics_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace focalmetrics

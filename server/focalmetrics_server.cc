@@ -17,6 +17,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "core/durability/run_store.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/server.h"
@@ -60,6 +61,13 @@ ABSL_FLAG(
     "exact=false with certified [lower, upper] bounds.");
 ABSL_FLAG(int64_t, histogram_kb_per_class, 64,
           "Memory per class of a run in bounded-memory mode.");
+ABSL_FLAG(std::string, state_dir, "",
+          "Directory for run snapshots. Runs are restored from it at start "
+          "(before health says SERVING) and written to it every "
+          "--snapshot_interval and at shutdown; acks then carry durable_seq. "
+          "Empty: runs live in memory only.");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(2),
+          "How often runs that changed are written to --state_dir.");
 ABSL_FLAG(absl::Duration, drain_deadline, absl::Seconds(10),
           "On SIGTERM/SIGINT, how long in-flight calls may take to finish "
           "before they are cancelled (e.g. 10s, 500ms).");
@@ -118,6 +126,52 @@ int Run() {
                static_cast<size_t>(absl::GetFlag(FLAGS_histogram_kb_per_class))
                << 10}});
   ServerMetrics server_metrics;
+  // A file-size limit or a full disk must fail a write, not kill the server.
+  std::signal(SIGXFSZ, SIG_IGN);
+  std::unique_ptr<RunStore> store;
+  if (!absl::GetFlag(FLAGS_state_dir).empty()) {
+    absl::StatusOr<std::unique_ptr<RunStore>> opened =
+        RunStore::Open(absl::GetFlag(FLAGS_state_dir));
+    if (!opened.ok()) {
+      std::fprintf(stderr, "focalmetrics-server: %s\n",
+                   std::string(opened.status().message()).c_str());
+      return 1;
+    }
+    store = *std::move(opened);
+    // Every run is back before anything is served.
+    const RestoreReport restored = store->RestoreAll(registry);
+    for (const std::string& line : restored.quarantined) {
+      std::fprintf(stderr, "focalmetrics-server: quarantined %s\n",
+                   line.c_str());
+    }
+    std::fprintf(
+        stderr,
+        "focalmetrics-server: restored %d run(s) from %s, quarantined %zu\n",
+        restored.restored, store->dir().c_str(), restored.quarantined.size());
+    server_metrics.RunsRestored(restored.restored);
+    server_metrics.SnapshotsQuarantined(
+        static_cast<int>(restored.quarantined.size()));
+  }
+  // Writes the runs that changed; errors are counted and logged once per
+  // streak, and the server keeps serving (durable_seq simply stops moving).
+  bool snapshot_failing = false;
+  auto snapshot = [&] {
+    if (store == nullptr) return;
+    const SnapshotResult result = store->SnapshotChanged(registry);
+    server_metrics.SnapshotsWritten(result.written);
+    if (result.failed > 0) {
+      for (int i = 0; i < result.failed; ++i)
+        server_metrics.SnapshotFailed(result.first_error);
+      if (!snapshot_failing) {
+        std::fprintf(stderr, "focalmetrics-server: snapshot failed: %s\n",
+                     std::string(result.first_error.message()).c_str());
+      }
+      snapshot_failing = true;
+    } else if (snapshot_failing) {
+      std::fprintf(stderr, "focalmetrics-server: snapshots succeed again\n");
+      snapshot_failing = false;
+    }
+  };
   FocalMetricsService service(&registry, &server_metrics);
   const std::string metrics_address = ListenAddress(
       absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port));
@@ -161,8 +215,16 @@ int Run() {
   std::fprintf(stderr, "focalmetrics-server listening on %s:%d\n",
                absl::GetFlag(FLAGS_host).c_str(), selected_port);
 
-  // Expired runs (--run_ttl) are swept in the background.
+  // Expired runs (--run_ttl) are swept and changed runs snapshotted in the
+  // background.
   absl::Notification stopping;
+  std::thread snapshotter([&] {
+    if (store == nullptr) return;
+    while (!stopping.WaitForNotificationWithTimeout(
+        absl::GetFlag(FLAGS_snapshot_interval))) {
+      snapshot();
+    }
+  });
   std::thread sweeper([&] {
     const absl::Duration ttl = absl::GetFlag(FLAGS_run_ttl);
     if (ttl <= absl::ZeroDuration()) return;
@@ -185,11 +247,15 @@ int Run() {
       strsignal(signal_number),
       absl::FormatDuration(absl::GetFlag(FLAGS_drain_deadline)).c_str());
   health->SetServingStatus(false);
+  service.StartDraining();
   server->Shutdown(
       absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
   server->Wait();
   stopping.Notify();
   sweeper.join();
+  snapshotter.join();
+  // Everything acknowledged is in memory: the last snapshot makes it durable.
+  snapshot();
   std::fprintf(stderr, "focalmetrics-server: stopped\n");
   return 0;
 }

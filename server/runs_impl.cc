@@ -62,6 +62,7 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
   FM_ASSIGN_OR_RETURN(const ReportResult result,
                       state->Apply(std::move(report)));
   ack->set_duplicate(result.duplicate);
+  ack->set_durable_seq(result.durable_seq);
   for (const NamedLossValue& loss : result.losses) {
     v1::LossResult* out = ack->add_losses();
     out->set_name(loss.name);

@@ -23,8 +23,9 @@ class RunsImpl {
   explicit RunsImpl(RunRegistry* registry) : registry_(registry) {}
 
   // Folds the batch into its run. On error nothing is applied and the
-  // status names the field. `ack` gets seq, duplicate, durable_seq (0:
-  // nothing is written to disk by this server yet) and this batch's losses.
+  // status names the field. `ack` gets seq, duplicate, durable_seq (the
+  // worker's highest seq in a snapshot on disk; 0 without --state_dir) and
+  // this batch's losses.
   absl::Status Report(const v1::ReportRequest& request,
                       v1::ReportAck* ack) const;
   // The stream form: an error goes into ack.error, never into the status.

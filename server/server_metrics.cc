@@ -46,7 +46,29 @@ ServerMetrics::ServerMetrics()
           prometheus::BuildCounter()
               .Name("focalmetrics_rejected_batches_total")
               .Help("Reported batches not applied, by reason (the error code).")
-              .Register(*registry_)) {
+              .Register(*registry_)),
+      snapshots_written_(prometheus::BuildCounter()
+                             .Name("focalmetrics_snapshots_written_total")
+                             .Help("Run snapshots written to --state_dir.")
+                             .Register(*registry_)
+                             .Add({})),
+      snapshot_errors_(
+          prometheus::BuildCounter()
+              .Name("focalmetrics_snapshot_errors_total")
+              .Help("Run snapshots that could not be written, by code "
+                    "(resource_exhausted: disk full).")
+              .Register(*registry_)),
+      snapshots_quarantined_(
+          prometheus::BuildCounter()
+              .Name("focalmetrics_snapshots_quarantined_total")
+              .Help("Damaged snapshot files moved into quarantine/ at start.")
+              .Register(*registry_)
+              .Add({})),
+      runs_restored_(prometheus::BuildGauge()
+                         .Name("focalmetrics_runs_restored")
+                         .Help("Runs restored from --state_dir at start.")
+                         .Register(*registry_)
+                         .Add({})) {
   prometheus::BuildGauge()
       .Name("focalmetrics_build_info")
       .Help("Always 1; the labels say which focalmetrics is running.")
@@ -82,5 +104,19 @@ void ServerMetrics::BatchRejected(const absl::Status& status) {
   rejected_batches_.Add({{"reason", StatusCodeLabel(status.code())}})
       .Increment();
 }
+
+void ServerMetrics::SnapshotsWritten(int count) {
+  snapshots_written_.Increment(count);
+}
+
+void ServerMetrics::SnapshotFailed(const absl::Status& status) {
+  snapshot_errors_.Add({{"code", StatusCodeLabel(status.code())}}).Increment();
+}
+
+void ServerMetrics::SnapshotsQuarantined(int count) {
+  snapshots_quarantined_.Increment(count);
+}
+
+void ServerMetrics::RunsRestored(int count) { runs_restored_.Set(count); }
 
 }  // namespace focalmetrics

@@ -37,6 +37,12 @@ class ServerMetrics {
   // A Report (unary or on a stream) that was not applied; `reason` is the
   // canonical code name in lower case ("invalid_argument").
   void BatchRejected(const absl::Status& status);
+  // Durability (--state_dir): snapshots written or failed, snapshot files
+  // quarantined at start, runs restored.
+  void SnapshotsWritten(int count);
+  void SnapshotFailed(const absl::Status& status);
+  void SnapshotsQuarantined(int count);
+  void RunsRestored(int count);
 
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -47,6 +53,10 @@ class ServerMetrics {
   prometheus::Counter& received_bytes_;
   prometheus::Gauge& active_streams_;
   prometheus::Family<prometheus::Counter>& rejected_batches_;
+  prometheus::Counter& snapshots_written_;
+  prometheus::Family<prometheus::Counter>& snapshot_errors_;
+  prometheus::Counter& snapshots_quarantined_;
+  prometheus::Gauge& runs_restored_;
 };
 
 // The lower-case canonical name of a status code: "invalid_argument".

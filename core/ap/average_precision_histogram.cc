@@ -7,7 +7,14 @@
 #include <functional>
 #include <limits>
 #include <queue>
+#include <string>
 #include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/status_macros.h"
 
 namespace focalmetrics {
 namespace {
@@ -219,6 +226,101 @@ std::vector<Bin> Decode(absl::Span<const uint8_t> encoded, size_t count) {
   std::vector<Bin> bins;
   bins.reserve(count);
   ForEachBin(encoded, [&](const Bin& bin) { bins.push_back(bin); });
+  return bins;
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots: varints of the encoding version, max_bytes, positives,
+// negatives, bin count and the length of the bins' encoding, then that
+// encoding (as above). Varints are little-endian base 128, as in protobuf.
+
+constexpr uint64_t kEncodingVersion = 1;
+
+// Per bin: a level byte and three one-byte varints at least.
+constexpr size_t kMinBinBytes = 4;
+
+constexpr uint64_t kMaxKey = std::numeric_limits<uint64_t>::max();
+constexpr uint64_t kMaxCount =
+    static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+
+void AppendVarint(uint64_t value, std::string* out) {
+  uint8_t buffer[10];
+  uint8_t* end = buffer;
+  PutVarint(value, end);
+  out->append(reinterpret_cast<const char*>(buffer), end - buffer);
+}
+
+// GetVarint() for untrusted bytes: false if the varint runs past the end of
+// *in or does not fit 64 bits.
+bool ReadVarint(absl::string_view* in, uint64_t* value) {
+  *value = 0;
+  for (size_t i = 0; i < in->size() && i < 10; ++i) {
+    const uint8_t byte = static_cast<uint8_t>((*in)[i]);
+    if (i == 9 && byte > 1) return false;  // bits beyond the 64th
+    *value |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    if (byte < 0x80) {
+      in->remove_prefix(i + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::Status SnapshotError(absl::string_view what) {
+  return absl::DataLossError(
+      absl::StrCat("AveragePrecisionHistogram snapshot: ", what));
+}
+
+// Decode() for untrusted bytes, checking what Decode() takes for granted:
+// that every bin is whole, has a level of at most 64, holds samples, and
+// lies after the previous one and within the keys (a gap that wraps around
+// would put it out of order).
+absl::StatusOr<std::vector<Bin>> DecodeUntrusted(absl::string_view encoded) {
+  std::vector<Bin> bins;
+  bins.reserve(encoded.size() / kMinBinBytes);
+  uint64_t free = 0;
+  bool at_top = false;  // the previous bin ends at the highest key
+  while (!encoded.empty()) {
+    if (at_top) return SnapshotError("a bin past the highest score");
+    Bin bin;
+    bin.level = static_cast<uint8_t>(encoded.front());
+    encoded.remove_prefix(1);
+    uint64_t units, positives, negatives;
+    if (!ReadVarint(&encoded, &units) || !ReadVarint(&encoded, &positives) ||
+        !ReadVarint(&encoded, &negatives)) {
+      return SnapshotError("a truncated bin");
+    }
+    if (bin.level > 64) {
+      return SnapshotError(absl::StrCat("a bin of level ", bin.level));
+    }
+    if (bin.level == 64) {  // the whole key range: the only bin
+      if (!bins.empty() || units != 0) {
+        return SnapshotError("a level-64 bin that is not the only bin");
+      }
+      bin.lo = 0;
+    } else {
+      const uint64_t mask = LowMask(bin.level);
+      if (free > kMaxKey - mask) {
+        return SnapshotError("a bin past the highest score");
+      }
+      const uint64_t start = AlignUp(free, bin.level);
+      if (units > (kMaxKey - start) >> bin.level) {
+        return SnapshotError("a bin past the highest score");
+      }
+      bin.lo = start + (units << bin.level);
+    }
+    if (positives > kMaxCount || negatives > kMaxCount) {
+      return SnapshotError("a bin count above 2^63 - 1");
+    }
+    if (positives == 0 && negatives == 0) {
+      return SnapshotError("an empty bin");
+    }
+    bin.positives = static_cast<int64_t>(positives);
+    bin.negatives = static_cast<int64_t>(negatives);
+    at_top = Hi(bin) == kMaxKey;
+    free = Hi(bin) + 1;
+    bins.push_back(bin);
+  }
   return bins;
 }
 
@@ -532,6 +634,91 @@ PrecisionRecallPoints AveragePrecisionHistogram::Curve(
                            static_cast<double>(positives_));
   }
   return curve;
+}
+
+void AveragePrecisionHistogram::AppendTo(std::string* out) const {
+  AppendVarint(kEncodingVersion, out);
+  AppendVarint(max_bytes_, out);
+  AppendVarint(static_cast<uint64_t>(positives_), out);
+  AppendVarint(static_cast<uint64_t>(negatives_), out);
+  AppendVarint(bin_count_, out);
+  AppendVarint(bins_.size(), out);
+  out->append(reinterpret_cast<const char*>(bins_.data()), bins_.size());
+}
+
+absl::StatusOr<AveragePrecisionHistogram> AveragePrecisionHistogram::ReadFrom(
+    absl::string_view* in) {
+  if (in == nullptr) {
+    return absl::InvalidArgumentError(
+        "AveragePrecisionHistogram::ReadFrom: null input");
+  }
+  absl::string_view rest = *in;
+  uint64_t version;
+  if (!ReadVarint(&rest, &version)) return SnapshotError("truncated");
+  if (version != kEncodingVersion) {
+    return SnapshotError(absl::StrCat("unknown encoding version ", version,
+                                      " (this build reads version ",
+                                      kEncodingVersion, ")"));
+  }
+  uint64_t max_bytes, positives, negatives, bin_count, encoded_bytes;
+  if (!ReadVarint(&rest, &max_bytes) || !ReadVarint(&rest, &positives) ||
+      !ReadVarint(&rest, &negatives) || !ReadVarint(&rest, &bin_count) ||
+      !ReadVarint(&rest, &encoded_bytes)) {
+    return SnapshotError("truncated");
+  }
+  if (max_bytes < kMinMaxBytes) {
+    return SnapshotError(absl::StrCat("a budget of ", max_bytes,
+                                      " bytes, below the minimum of ",
+                                      kMinMaxBytes));
+  }
+  if (max_bytes > std::numeric_limits<size_t>::max()) {
+    return SnapshotError(absl::StrCat("a budget of ", max_bytes,
+                                      " bytes, more than this platform has"));
+  }
+  if (encoded_bytes > max_bytes) {
+    return SnapshotError(absl::StrCat(encoded_bytes, " bytes of bins over a ",
+                                      max_bytes, "-byte budget"));
+  }
+  if (encoded_bytes > rest.size()) return SnapshotError("truncated");
+  if (positives > kMaxCount || negatives > kMaxCount - positives) {
+    return SnapshotError("more than 2^63 - 1 samples");
+  }
+  const absl::string_view encoded = rest.substr(0, encoded_bytes);
+  FM_ASSIGN_OR_RETURN(std::vector<Bin> bins, DecodeUntrusted(encoded));
+  if (bins.size() != bin_count) {
+    return SnapshotError(
+        absl::StrCat(bins.size(), " bins where ", bin_count, " were recorded"));
+  }
+  // Each bin's counts are at most 2^63 - 1, so the sums stop before they
+  // could wrap.
+  uint64_t positives_seen = 0, negatives_seen = 0;
+  for (const Bin& bin : bins) {
+    positives_seen += static_cast<uint64_t>(bin.positives);
+    negatives_seen += static_cast<uint64_t>(bin.negatives);
+    if (positives_seen > positives || negatives_seen > negatives) break;
+  }
+  if (positives_seen != positives || negatives_seen != negatives) {
+    return SnapshotError("bins that do not add up to the counts");
+  }
+
+  AveragePrecisionHistogram histogram(static_cast<size_t>(max_bytes));
+  histogram.positives_ = static_cast<int64_t>(positives);
+  histogram.negatives_ = static_cast<int64_t>(negatives);
+  histogram.bin_count_ = bins.size();
+  histogram.bins_ = Encode(bins);
+  // One encoding per histogram, so that the restored histogram's
+  // MemoryBytes() and later Adds are the original's, and over-long varints
+  // (which GetVarint() would misread) are refused.
+  if (absl::string_view(reinterpret_cast<const char*>(histogram.bins_.data()),
+                        histogram.bins_.size()) != encoded) {
+    return SnapshotError("bins not in their canonical encoding");
+  }
+  if (histogram.MemoryBytes() > histogram.max_bytes_) {
+    return SnapshotError("bins over the budget");
+  }
+  rest.remove_prefix(encoded_bytes);
+  *in = rest;
+  return histogram;
 }
 
 }  // namespace focalmetrics

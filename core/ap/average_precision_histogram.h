@@ -11,8 +11,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/ap/average_precision.h"
 
@@ -66,6 +69,29 @@ class AveragePrecisionHistogram {
   // max(max_points, 2) points, always keeping the last (recall 1). Empty
   // when there are no positives.
   PrecisionRecallPoints Curve(size_t max_points) const;
+
+  // Appends a self-delimiting, versioned encoding of the histogram (budget,
+  // counts, bins) to *out, for a snapshot on disk. Little-endian varints,
+  // the same on every platform; see docs/average_precision.md, "Snapshots".
+  // REQUIRES: out != nullptr.
+  void AppendTo(std::string* out) const;
+
+  // Reads one encoding written by AppendTo() from the front of *in and
+  // advances *in past it. The result is the same histogram: Compute(),
+  // Curve(), the counts, max_bytes(), MemoryBytes() and every later Add or
+  // Merge behave exactly as the original's would.
+  //
+  // On error *in is left as it was. INVALID_ARGUMENT if `in` is null;
+  // DATA_LOSS if the bytes are truncated or inconsistent: an unknown
+  // encoding version, a budget below kMinMaxBytes, bins larger than the
+  // budget, bins that do not add up to the counts, are empty, out of order
+  // or past the highest score, or not encoded as AppendTo() encodes them.
+  // Arbitrary bytes never crash this and never yield a histogram that breaks
+  // the class's invariants. Corruption that leaves a consistent histogram (a
+  // bin shifted to other scores) goes undetected: checksums are the
+  // snapshot file's job.
+  [[nodiscard]] static absl::StatusOr<AveragePrecisionHistogram> ReadFrom(
+      absl::string_view* in);
 
   // Bytes of the bin state; never above max_bytes() between calls.
   size_t MemoryBytes() const { return bins_.capacity(); }

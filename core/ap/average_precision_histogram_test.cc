@@ -6,8 +6,12 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -409,6 +413,325 @@ TEST(AveragePrecisionHistogramTest, CountsBeyondInt32DoNotOverflow) {
   EXPECT_EQ(histogram.positives(), positives << 36);
   EXPECT_LE(histogram.MemoryBytes(), 1024u);
   ExpectBoundsHold(histogram.Compute(), samples.ReferenceAp());
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots.
+
+std::string Encoding(const AveragePrecisionHistogram& histogram) {
+  std::string out;
+  histogram.AppendTo(&out);
+  return out;
+}
+
+absl::StatusOr<AveragePrecisionHistogram> Read(absl::string_view in) {
+  return AveragePrecisionHistogram::ReadFrom(&in);
+}
+
+// Everything observable is equal, to the bit.
+void ExpectSameHistogram(const AveragePrecisionHistogram& actual,
+                         const AveragePrecisionHistogram& expected) {
+  EXPECT_EQ(actual.max_bytes(), expected.max_bytes());
+  EXPECT_EQ(actual.MemoryBytes(), expected.MemoryBytes());
+  EXPECT_EQ(actual.bin_count(), expected.bin_count());
+  EXPECT_EQ(actual.positives(), expected.positives());
+  EXPECT_EQ(actual.negatives(), expected.negatives());
+  const ClassAveragePrecision a = actual.Compute();
+  const ClassAveragePrecision e = expected.Compute();
+  EXPECT_EQ(a.defined, e.defined);
+  EXPECT_EQ(a.exact, e.exact);
+  EXPECT_EQ(a.positives, e.positives);
+  EXPECT_EQ(a.negatives, e.negatives);
+  EXPECT_EQ(a.lower, e.lower);
+  EXPECT_EQ(a.estimate, e.estimate);
+  EXPECT_EQ(a.upper, e.upper);
+  for (const size_t max_points : {2, 7, 1'000'000}) {
+    const PrecisionRecallPoints ac = actual.Curve(max_points);
+    const PrecisionRecallPoints ec = expected.Curve(max_points);
+    EXPECT_EQ(ac.thresholds, ec.thresholds);
+    EXPECT_EQ(ac.precision, ec.precision);
+    EXPECT_EQ(ac.recall, ec.recall);
+  }
+  EXPECT_EQ(Encoding(actual), Encoding(expected));
+}
+
+void ExpectRoundTrip(const AveragePrecisionHistogram& histogram) {
+  const std::string encoding = Encoding(histogram);
+  absl::string_view in = encoding;
+  absl::StatusOr<AveragePrecisionHistogram> restored =
+      AveragePrecisionHistogram::ReadFrom(&in);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_TRUE(in.empty());
+  ExpectSameHistogram(*restored, histogram);
+}
+
+// The class's invariants, as far as they can be seen from outside, and that
+// the histogram can be used further.
+void ExpectValidHistogram(AveragePrecisionHistogram histogram) {
+  EXPECT_GE(histogram.max_bytes(), AveragePrecisionHistogram::kMinMaxBytes);
+  EXPECT_LE(histogram.MemoryBytes(), histogram.max_bytes());
+  EXPECT_GE(histogram.positives(), 0);
+  EXPECT_GE(histogram.negatives(), 0);
+  const ClassAveragePrecision ap = histogram.Compute();
+  EXPECT_EQ(ap.defined, histogram.positives() > 0);
+  EXPECT_LE(0.0, ap.lower);
+  EXPECT_LE(ap.lower, ap.estimate);
+  EXPECT_LE(ap.estimate, ap.upper);
+  EXPECT_LE(ap.upper, 1.0);
+  const PrecisionRecallPoints curve = histogram.Curve(1'000'000);
+  if (ap.defined) {
+    EXPECT_EQ(curve.recall.size(), histogram.bin_count());
+    EXPECT_TRUE(std::is_sorted(curve.recall.begin(), curve.recall.end()));
+    EXPECT_TRUE(
+        std::is_sorted(curve.thresholds.rbegin(), curve.thresholds.rend()));
+    for (size_t k = 0; k < curve.recall.size(); ++k) {
+      EXPECT_TRUE(std::isfinite(curve.thresholds[k]));
+      EXPECT_GE(curve.precision[k], 0.0);
+      EXPECT_LE(curve.precision[k], 1.0);
+    }
+    EXPECT_EQ(curve.recall.back(), 1.0);
+  }
+  ExpectRoundTrip(histogram);
+  const Samples more = ShiftedGaussians(500, 0.3, /*seed=*/1);
+  histogram.Add(more.scores, more.is_positive);
+  histogram.Merge(histogram);
+  EXPECT_LE(histogram.MemoryBytes(), histogram.max_bytes());
+  EXPECT_LE(histogram.Compute().lower, histogram.Compute().upper);
+}
+
+// Histograms with and without compaction, merges and tiny budgets.
+std::vector<AveragePrecisionHistogram> SnapshotCases() {
+  std::vector<AveragePrecisionHistogram> cases;
+  cases.emplace_back();  // empty
+  const Samples samples = ShiftedGaussians(100'000, 0.05, /*seed=*/23);
+  AveragePrecisionHistogram compacted(4096);
+  AddInBatches(samples, 0, 60'000, 1000, compacted);
+  cases.push_back(compacted);
+  AveragePrecisionHistogram merged(2048);
+  AddInBatches(samples, 60'000, 100'000, 777, merged);
+  merged.Merge(compacted);
+  cases.push_back(merged);
+  AveragePrecisionHistogram tiny(0);  // raised to kMinMaxBytes: one bin
+  AddInBatches(samples, 0, 5000, 100, tiny);
+  cases.push_back(tiny);
+  AveragePrecisionHistogram exact;  // one bin per distinct score
+  AddInBatches(samples, 0, 500, 64, exact);
+  cases.push_back(exact);
+  AveragePrecisionHistogram negatives_only(64);
+  negatives_only.Add(std::vector<double>{1.0, -2.0, 3.0},
+                     std::vector<uint8_t>{0, 0, 0});
+  cases.push_back(negatives_only);
+  AveragePrecisionHistogram extremes;  // denormals, +-DBL_MAX
+  const double huge = std::numeric_limits<double>::max();
+  extremes.Add(std::vector<double>{-huge, -1e-310, 0.0, 5e-324, huge},
+               std::vector<uint8_t>{1, 0, 1, 0, 1});
+  cases.push_back(extremes);
+  AveragePrecisionHistogram large_counts(1024);  // counts above 2^40
+  large_counts.Add(samples.Scores(0, 3000), samples.Labels(0, 3000));
+  for (int i = 0; i < 30; ++i) large_counts.Merge(large_counts);
+  cases.push_back(large_counts);
+  return cases;
+}
+
+TEST(AveragePrecisionHistogramTest, SnapshotRoundTripIsExact) {
+  const std::vector<AveragePrecisionHistogram> cases = SnapshotCases();
+  ASSERT_EQ(cases[0].bin_count(), 0u);
+  ASSERT_GT(cases[1].bin_count(), 100u);
+  ASSERT_EQ(cases[3].max_bytes(), AveragePrecisionHistogram::kMinMaxBytes);
+  for (size_t k = 0; k < cases.size(); ++k) {
+    SCOPED_TRACE(testing::Message() << "case " << k);
+    ExpectRoundTrip(cases[k]);
+  }
+}
+
+TEST(AveragePrecisionHistogramTest, SnapshotBehavesLikeTheOriginalAfterwards) {
+  const Samples samples = ShiftedGaussians(200'000, 0.02, /*seed=*/29);
+  for (const size_t budget : {0, 512, 8192}) {
+    SCOPED_TRACE(testing::Message() << "budget " << budget);
+    AveragePrecisionHistogram original(budget);
+    AddInBatches(samples, 0, 50'000, 4096, original);
+    absl::StatusOr<AveragePrecisionHistogram> restored =
+        Read(Encoding(original));
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    AveragePrecisionHistogram other(4096);
+    AddInBatches(samples, 150'000, 200'000, 1000, other);
+    // Adds that compact, a Merge, and a Merge with itself: step by step the
+    // two stay identical.
+    for (size_t i = 50'000; i < 150'000; i += 10'000) {
+      original.Add(samples.Scores(i, i + 10'000),
+                   samples.Labels(i, i + 10'000));
+      restored->Add(samples.Scores(i, i + 10'000),
+                    samples.Labels(i, i + 10'000));
+      ExpectSameHistogram(*restored, original);
+    }
+    original.Merge(other);
+    restored->Merge(other);
+    ExpectSameHistogram(*restored, original);
+    original.Merge(original);
+    restored->Merge(*restored);
+    ExpectSameHistogram(*restored, original);
+    // And as the argument of a Merge.
+    AveragePrecisionHistogram into_original(1024), into_restored(1024);
+    into_original.Merge(original);
+    into_restored.Merge(*restored);
+    ExpectSameHistogram(into_restored, into_original);
+  }
+}
+
+TEST(AveragePrecisionHistogramTest, ConcatenatedSnapshotsReadBackInOrder) {
+  const std::vector<AveragePrecisionHistogram> cases = SnapshotCases();
+  std::string encoding;
+  for (const AveragePrecisionHistogram& histogram : cases) {
+    histogram.AppendTo(&encoding);
+  }
+  encoding += "tail";
+  absl::string_view in = encoding;
+  for (size_t k = 0; k < cases.size(); ++k) {
+    SCOPED_TRACE(testing::Message() << "case " << k);
+    absl::StatusOr<AveragePrecisionHistogram> restored =
+        AveragePrecisionHistogram::ReadFrom(&in);
+    ASSERT_TRUE(restored.ok()) << restored.status();
+    ExpectSameHistogram(*restored, cases[k]);
+  }
+  EXPECT_EQ(in, "tail");
+  // "tail" is not an encoding; a failed read leaves the input as it was.
+  EXPECT_FALSE(AveragePrecisionHistogram::ReadFrom(&in).ok());
+  EXPECT_EQ(in, "tail");
+}
+
+TEST(AveragePrecisionHistogramTest, EveryTruncatedSnapshotIsDataLoss) {
+  for (const AveragePrecisionHistogram& histogram : SnapshotCases()) {
+    const std::string encoding = Encoding(histogram);
+    for (size_t length = 0; length < encoding.size(); ++length) {
+      absl::string_view in(encoding.data(), length);
+      const absl::StatusOr<AveragePrecisionHistogram> restored =
+          AveragePrecisionHistogram::ReadFrom(&in);
+      ASSERT_EQ(restored.status().code(), absl::StatusCode::kDataLoss)
+          << "length " << length << " of " << encoding.size();
+      ASSERT_EQ(in.size(), length);
+    }
+  }
+}
+
+TEST(AveragePrecisionHistogramTest, CorruptSnapshotsFailOrStayValid) {
+  std::mt19937_64 rng(31);
+  int read_back = 0, refused = 0;
+  for (const AveragePrecisionHistogram& histogram : SnapshotCases()) {
+    const std::string encoding = Encoding(histogram);
+    if (encoding.size() < 300) {
+      // Every bit of a small encoding, one at a time.
+      for (size_t i = 0; i < encoding.size(); ++i) {
+        for (int bit = 0; bit < 8; ++bit) {
+          std::string corrupt = encoding;
+          corrupt[i] = static_cast<char>(corrupt[i] ^ (1 << bit));
+          const absl::StatusOr<AveragePrecisionHistogram> restored =
+              Read(corrupt);
+          if (!restored.ok()) {
+            ++refused;
+            continue;
+          }
+          ++read_back;
+          SCOPED_TRACE(testing::Message() << "byte " << i << " bit " << bit);
+          ExpectValidHistogram(*restored);
+        }
+      }
+    }
+    // Random bytes at 1 to 4 random places.
+    for (int trial = 0; trial < 300; ++trial) {
+      std::string corrupt = encoding;
+      const int flips = std::uniform_int_distribution<>(1, 4)(rng);
+      for (int f = 0; f < flips; ++f) {
+        const size_t i =
+            std::uniform_int_distribution<size_t>(0, corrupt.size() - 1)(rng);
+        corrupt[i] =
+            static_cast<char>(std::uniform_int_distribution<>(0, 255)(rng));
+      }
+      const absl::StatusOr<AveragePrecisionHistogram> restored = Read(corrupt);
+      if (!restored.ok()) {
+        EXPECT_EQ(restored.status().code(), absl::StatusCode::kDataLoss);
+        ++refused;
+        continue;
+      }
+      ++read_back;
+      SCOPED_TRACE(testing::Message() << "trial " << trial);
+      ExpectValidHistogram(*restored);
+    }
+  }
+  // Both outcomes occur: the test exercises the checks and what passes them.
+  EXPECT_GT(read_back, 0);
+  EXPECT_GT(refused, 0);
+}
+
+TEST(AveragePrecisionHistogramTest, UnknownSnapshotVersionIsDataLoss) {
+  AveragePrecisionHistogram histogram;
+  histogram.Add(std::vector<double>{0.5, 1.5}, std::vector<uint8_t>{0, 1});
+  const std::string encoding = Encoding(histogram);
+  ASSERT_EQ(encoding[0], '\x01');  // version 1, a one-byte varint
+  for (const absl::string_view version :
+       {"\x00", "\x02", "\x7f", "\x80\x01", "\xff\xff\xff\xff\x0f"}) {
+    const std::string corrupt = std::string(version) + encoding.substr(1);
+    const absl::StatusOr<AveragePrecisionHistogram> restored = Read(corrupt);
+    EXPECT_EQ(restored.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(restored.status().message(),
+                testing::HasSubstr("unknown encoding version"));
+  }
+}
+
+// Hand-written encodings: version 1, max_bytes, positives, negatives, bin
+// count, bin bytes, then per bin its level, gap, positives and negatives
+// (all one-byte varints here).
+std::string Snapshot(std::vector<uint8_t> header, std::vector<uint8_t> bins) {
+  std::string out = {1};
+  for (const uint8_t byte : header) out.push_back(static_cast<char>(byte));
+  out.push_back(static_cast<char>(bins.size()));
+  for (const uint8_t byte : bins) out.push_back(static_cast<char>(byte));
+  return out;
+}
+
+TEST(AveragePrecisionHistogramTest, InconsistentSnapshotsAreDataLoss) {
+  // Valid: two bins, [0, 15] with 1+2 and [32, 35] with 3+0.
+  const std::string valid = Snapshot({64, 4, 2, 2}, {4, 0, 1, 2, 2, 0, 3, 0});
+  ASSERT_TRUE(Read(valid).ok()) << Read(valid).status();
+  const struct {
+    const char* what;
+    std::string encoding;
+  } cases[] = {
+      {"positives do not add up",
+       Snapshot({64, 5, 2, 2}, {4, 0, 1, 2, 2, 0, 3, 0})},
+      {"negatives do not add up",
+       Snapshot({64, 4, 1, 2}, {4, 0, 1, 2, 2, 0, 3, 0})},
+      {"bin count differs", Snapshot({64, 4, 2, 3}, {4, 0, 1, 2, 2, 0, 3, 0})},
+      {"budget below the minimum",
+       Snapshot({31, 4, 2, 2}, {4, 0, 1, 2, 2, 0, 3, 0})},
+      {"bins over the budget",
+       Snapshot({32, 60, 0, 30}, std::vector<uint8_t>(120, 0))},
+      {"empty bin", Snapshot({64, 4, 2, 2}, {4, 0, 1, 2, 2, 0, 0, 0})},
+      {"level above 64", Snapshot({64, 1, 0, 1}, {65, 0, 1, 0})},
+      {"level-64 bin after another",
+       Snapshot({64, 2, 0, 2}, {0, 0, 1, 0, 64, 0, 1, 0})},
+      {"bin after the highest key",
+       Snapshot({64, 2, 0, 2}, {64, 0, 1, 0, 0, 0, 1, 0})},
+      {"gap past the highest key", Snapshot({64, 1, 0, 1}, {63, 2, 1, 0})},
+      {"over-long varint", Snapshot({64, 1, 0, 1}, {0, 0x80, 0, 1, 0})},
+      {"trailing partial bin", Snapshot({64, 1, 0, 1}, {0, 0, 1, 0, 0})},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    const absl::StatusOr<AveragePrecisionHistogram> restored = Read(c.encoding);
+    EXPECT_EQ(restored.status().code(), absl::StatusCode::kDataLoss)
+        << restored.status();
+  }
+  // Counts beyond int64, and a varint beyond 64 bits.
+  std::string huge = {1, 64};
+  for (int i = 0; i < 9; ++i) huge.push_back('\xff');
+  huge.push_back('\x01');  // positives = 2^64 - 1
+  huge += std::string{0, 0, 0};
+  EXPECT_EQ(Read(huge).status().code(), absl::StatusCode::kDataLoss);
+  huge[11] = '\x02';  // bit 64 set
+  EXPECT_EQ(Read(huge).status().code(), absl::StatusCode::kDataLoss);
+
+  EXPECT_EQ(AveragePrecisionHistogram::ReadFrom(nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

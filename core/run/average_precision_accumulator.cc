@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/status_macros.h"
+
 namespace focalmetrics {
 namespace {
 
@@ -76,6 +78,44 @@ PrecisionRecallPoints AveragePrecisionAccumulator::Curve(
     for (double& threshold : curve.thresholds) threshold = Sigmoid(threshold);
   }
   return curve;
+}
+
+void AveragePrecisionAccumulator::AppendTo(std::string* out) const {
+  ByteWriter w(out);
+  w.PutU8(space_ == ScoreSpace::kLogit ? 0 : 1);
+  w.PutU8(exact() ? 0 : 1);
+  if (exact()) {
+    w.PutDoubles(exact_.SortedPositives());
+    w.PutDoubles(exact_.SortedNegatives());
+  } else {
+    histogram_->AppendTo(out);
+  }
+}
+
+absl::StatusOr<AveragePrecisionAccumulator>
+AveragePrecisionAccumulator::ReadFrom(ByteReader& in) {
+  FM_ASSIGN_OR_RETURN(const uint8_t space, in.GetU8());
+  FM_ASSIGN_OR_RETURN(const uint8_t mode, in.GetU8());
+  if (space > 1 || mode > 1) {
+    return absl::DataLossError("snapshot: unknown average-precision encoding");
+  }
+  AveragePrecisionAccumulator out(space == 0 ? ScoreSpace::kLogit
+                                             : ScoreSpace::kProbability);
+  if (mode == 0) {
+    FM_ASSIGN_OR_RETURN(const std::vector<double> positives, in.GetDoubles());
+    FM_ASSIGN_OR_RETURN(const std::vector<double> negatives, in.GetDoubles());
+    out.exact_.Add(positives, std::vector<uint8_t>(positives.size(), 1));
+    out.exact_.Add(negatives, std::vector<uint8_t>(negatives.size(), 0));
+    return out;
+  }
+  absl::string_view rest = in.remaining();
+  const size_t before = rest.size();
+  FM_ASSIGN_OR_RETURN(AveragePrecisionHistogram histogram,
+                      AveragePrecisionHistogram::ReadFrom(&rest));
+  in.Skip(before - rest.size());
+  out.histogram_ =
+      std::make_unique<AveragePrecisionHistogram>(std::move(histogram));
+  return out;
 }
 
 ClassAveragePrecision AveragePrecisionAccumulator::Pooled(

@@ -18,6 +18,7 @@
 #include "core/ap/average_precision.h"
 #include "core/ap/average_precision_histogram.h"
 #include "core/ap/exact_average_precision.h"
+#include "core/durability/byte_codec.h"
 
 namespace focalmetrics {
 
@@ -30,6 +31,9 @@ enum class ScoreSpace {
 class AveragePrecisionAccumulator {
  public:
   explicit AveragePrecisionAccumulator(ScoreSpace space);
+  AveragePrecisionAccumulator(AveragePrecisionAccumulator&&) = default;
+  AveragePrecisionAccumulator& operator=(AveragePrecisionAccumulator&&) =
+      default;
 
   void Add(absl::Span<const double> scores,
            absl::Span<const uint8_t> is_positive);
@@ -42,6 +46,10 @@ class AveragePrecisionAccumulator {
   ClassAveragePrecision Compute() const;
   // Thresholds as probabilities, decreasing.
   PrecisionRecallPoints Curve(size_t max_points) const;
+
+  // Snapshot encoding (see RunState::AppendSnapshot).
+  void AppendTo(std::string* out) const;
+  static absl::StatusOr<AveragePrecisionAccumulator> ReadFrom(ByteReader& in);
 
   // AP of the union of `classes` (the micro average): exact when all are.
   static ClassAveragePrecision Pooled(

@@ -90,14 +90,35 @@ absl::StatusOr<std::shared_ptr<RunState>> RunRegistry::Find(
   return it->second;
 }
 
-std::vector<RunSummary> RunRegistry::List() const {
+std::vector<std::shared_ptr<RunState>> RunRegistry::States() const {
   std::vector<std::shared_ptr<RunState>> states;
   for (const Shard& shard : shards_) {
     absl::MutexLock lock(&shard.mu);
     for (const auto& [key, state] : shard.runs) states.push_back(state);
   }
+  return states;
+}
+
+absl::Status RunRegistry::Insert(std::shared_ptr<RunState> state) {
+  Key key = state->key();
+  Shard& shard = ShardOf(key.first);
+  absl::MutexLock lock(&shard.mu);
+  if (shard.runs.contains(key)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "run '", key.first, "' split '", key.second, "' is already held"));
+  }
+  if (count_.fetch_add(1) >= limits_.max_runs) {
+    count_.fetch_sub(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "run: more than --max_runs ", limits_.max_runs, " runs to restore"));
+  }
+  shard.runs.emplace(std::move(key), std::move(state));
+  return absl::OkStatus();
+}
+
+std::vector<RunSummary> RunRegistry::List() const {
   std::vector<RunSummary> out;
-  for (const auto& state : states) out.push_back(state->Summary());
+  for (const auto& state : States()) out.push_back(state->Summary());
   std::sort(out.begin(), out.end(),
             [](const RunSummary& a, const RunSummary& b) {
               return std::tie(a.run, a.split) < std::tie(b.run, b.split);

@@ -47,6 +47,11 @@ class RunRegistry {
                                                  absl::string_view split) const;
   // Sorted by run, then split.
   std::vector<RunSummary> List() const;
+  // Every state held, in no particular order.
+  std::vector<std::shared_ptr<RunState>> States() const;
+  // Adds a restored run. ALREADY_EXISTS when (run, split) is held;
+  // RESOURCE_EXHAUSTED past max_runs.
+  absl::Status Insert(std::shared_ptr<RunState> state);
   // Removes one split of `run`, or all of them when `split` is empty; returns
   // how many were removed. Reports in flight into them finish on the state
   // they hold, which is then dropped.

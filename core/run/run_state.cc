@@ -147,9 +147,13 @@ absl::StatusOr<ReportResult> RunState::Apply(PreparedReport report) {
   ReportResult result{.losses = report.loss_values};
   absl::MutexLock lock(&mu_);
   auto seq_it = highest_seq_.find(report.worker);
+  const auto durable_it = durable_seq_.find(report.worker);
+  const uint64_t durable =
+      durable_it == durable_seq_.end() ? 0 : durable_it->second;
   if (seq_it != highest_seq_.end() && report.seq <= seq_it->second) {
-    return ReportResult{.duplicate = true};
+    return ReportResult{.duplicate = true, .durable_seq = durable};
   }
+  result.durable_seq = durable;
   // Every check comes before the first change.
   if (task_.has_value() && *task_ != data.task) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -199,6 +203,7 @@ absl::StatusOr<ReportResult> RunState::Apply(PreparedReport report) {
     StartEpoch(report.epoch);
   }
   highest_seq_[report.worker] = report.seq;
+  ++version_;
 
   if (exact_) {
     size_t added = 0;

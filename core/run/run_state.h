@@ -66,6 +66,9 @@ struct ReportResult {
   // True when (worker, seq) was already applied: nothing changed and
   // `losses` is empty.
   bool duplicate = false;
+  // The highest seq of this worker covered by a snapshot on disk (0 without
+  // durability, or before the first snapshot).
+  uint64_t durable_seq = 0;
   std::vector<NamedLossValue> losses;
 };
 
@@ -190,6 +193,25 @@ class RunState {
 
   RunSummary Summary() const;
 
+  // Durability (core/durability writes these to disk). AppendSnapshot adds
+  // everything Metrics, ClassWeights and delivery need (epochs, the
+  // per-worker highest seqs) to *out and returns the seqs it covers and the
+  // version it captured; once the bytes are on disk, MarkDurable(seqs) makes
+  // them the workers' durable_seq.
+  struct SnapshotCoverage {
+    uint64_t version = 0;
+    absl::flat_hash_map<std::string, uint64_t> seqs;
+  };
+  SnapshotCoverage AppendSnapshot(std::string* out) const;
+  // A run from AppendSnapshot's bytes; its durable seqs are the ones it
+  // holds. DATA_LOSS for bytes that do not decode.
+  static absl::StatusOr<std::unique_ptr<RunState>> Restore(
+      absl::string_view snapshot, RunLimits limits);
+  void MarkDurable(const absl::flat_hash_map<std::string, uint64_t>& seqs);
+  // Increases with every applied batch; a snapshot is stale when older.
+  uint64_t version() const;
+  std::pair<std::string, std::string> key() const { return {run_, split_}; }
+
  private:
   struct LossAccumulator {
     LossKind kind = LossKind::kCrossEntropy;
@@ -229,6 +251,8 @@ class RunState {
   bool masks_ ABSL_GUARDED_BY(mu_) = false;
   bool exact_ ABSL_GUARDED_BY(mu_) = true;
   absl::flat_hash_map<std::string, uint64_t> highest_seq_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, uint64_t> durable_seq_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   // Whole-run counts, for class weights and the recommendation.
   std::vector<int64_t> run_positives_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> run_negatives_ ABSL_GUARDED_BY(mu_);

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import pytest
 
@@ -26,10 +26,12 @@ class RunningServer:
     """A focalmetrics-server process; `target` is its gRPC host:port,
     `metrics_url` its Prometheus endpoint (both on free loopback ports)."""
 
-    def __init__(self, *flags: str) -> None:
+    def __init__(self, *flags: str, port: int = 0,
+                 preexec_fn: Optional[Callable[[], None]] = None) -> None:
         self.process = subprocess.Popen(
-            [str(server_binary()), "--host=127.0.0.1", "--port=0", "--metrics_port=0", *flags],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [str(server_binary()), "--host=127.0.0.1", f"--port={port}", "--metrics_port=0",
+             *flags],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         self.log: list[str] = []
         listening = threading.Event()
         self.target: Optional[str] = None
@@ -53,6 +55,12 @@ class RunningServer:
         if not listening.wait(timeout=30) or self.target is None:
             self.process.kill()
             raise RuntimeError("focalmetrics-server did not start:\n" + "".join(self.log))
+
+    def kill(self) -> None:
+        """kill -9: no drain, no final snapshot."""
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
 
     def stop(self, timeout: float = 30) -> int:
         if self.process.poll() is None:

@@ -51,6 +51,21 @@ def make_stream(task: str, n: int, seed: int, classes: int = 4) -> Stream:
     return Stream(task, scores.astype(np.float32), targets, classes)
 
 
+def report_requests(run: str, stream: Stream, bounds: list[tuple[int, int]], worker: int,
+                    workers: int) -> list[Any]:
+    """Worker `worker`'s share of the batches (every workers-th), seq from 1."""
+    from focalmetrics._proto import pb
+    from focalmetrics._tensors import to_tensor
+
+    task = getattr(pb, f"TASK_{stream.task.upper()}")
+    return [pb.ReportRequest(
+        run=run, worker=f"worker-{worker}", seq=seq, step=seq,
+        batch=pb.Batch(task=task, scores=to_tensor(stream.scores[a:b], "scores"),
+                       targets=to_tensor(stream.targets[a:b], "targets")),
+        losses=[pb.LossSpec(kind=pb.LOSS_KIND_CROSS_ENTROPY)])
+        for seq, (a, b) in enumerate(bounds[worker::workers], start=1)]
+
+
 def split_batches(n: int, seed: int) -> list[tuple[int, int]]:
     """Random batch sizes from 1 to 300."""
     rng = np.random.default_rng(seed)
