@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include "core/durability/byte_codec.h"
 #include "core/durability/snapshot_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -170,20 +169,9 @@ TEST(RunStoreTest, QuarantinesEveryDamageShapeAndRestoresTheRest) {
   std::string flipped = *ReadWholeFile(path("checksum"));
   flipped[flipped.size() - 3] ^= 0x01;
   overwrite(path("checksum"), flipped);
-  {
-    std::string body = *DecodeSnapshot(*ReadWholeFile(path("newer")));
-    std::string checked;
-    ByteWriter w(&checked);
-    w.PutFixed32(kSnapshotVersion + 1);
-    w.PutFixed64(body.size());
-    checked += body;
-    std::string file = "FMSNAP\r\n";
-    ByteWriter h(&file);
-    h.PutFixed32(kSnapshotVersion + 1);
-    h.PutFixed64(body.size());
-    h.PutFixed32(Crc32c(checked));
-    overwrite(path("newer"), file + body);
-  }
+  overwrite(path("newer"),
+            EncodeSnapshot(*DecodeSnapshot(*ReadWholeFile(path("newer"))),
+                           kSnapshotVersion + 1));
   overwrite(path("empty"), "");
   overwrite(path("garbage"), EncodeSnapshot("not a run at all"));
   // A crash between write and rename leaves a torn temporary file.

@@ -63,15 +63,15 @@ uint32_t Crc32c(absl::string_view data, uint32_t crc) {
   return ~crc;
 }
 
-std::string EncodeSnapshot(absl::string_view body) {
+std::string EncodeSnapshot(absl::string_view body, uint32_t version) {
   std::string checked;
   ByteWriter w(&checked);
-  w.PutFixed32(kSnapshotVersion);
+  w.PutFixed32(version);
   w.PutFixed64(body.size());
   checked.append(body.data(), body.size());
   std::string out(kMagic, 8);
   ByteWriter header(&out);
-  header.PutFixed32(kSnapshotVersion);
+  header.PutFixed32(version);
   header.PutFixed64(body.size());
   header.PutFixed32(Crc32c(checked));
   out.append(body.data(), body.size());

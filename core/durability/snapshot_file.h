@@ -26,7 +26,9 @@ inline constexpr size_t kSnapshotHeaderBytes = 8 + 4 + 8 + 4;
 // CRC-32C (Castagnoli), as in iSCSI, ext4 and LevelDB.
 uint32_t Crc32c(absl::string_view data, uint32_t crc = 0);
 
-std::string EncodeSnapshot(absl::string_view body);
+// `version` is for tests and tools that need a file of another version.
+std::string EncodeSnapshot(absl::string_view body,
+                           uint32_t version = kSnapshotVersion);
 
 // The body of an encoded snapshot. DATA_LOSS for an empty or truncated file,
 // a wrong magic, a checksum mismatch (a torn or corrupted write);

@@ -3,7 +3,6 @@
 #include <filesystem>
 #include <string>
 
-#include "core/durability/byte_codec.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -43,19 +42,9 @@ TEST(SnapshotFileTest, DetectsEveryDamageShape) {
 }
 
 TEST(SnapshotFileTest, ANewerVersionIsKeptApartNotMisread) {
-  // A well-formed file of version 2, checksum and all.
-  const std::string body = "from the future";
-  std::string checked;
-  ByteWriter w(&checked);
-  w.PutFixed32(kSnapshotVersion + 1);
-  w.PutFixed64(body.size());
-  checked += body;
-  std::string file = "FMSNAP\r\n";
-  ByteWriter h(&file);
-  h.PutFixed32(kSnapshotVersion + 1);
-  h.PutFixed64(body.size());
-  h.PutFixed32(Crc32c(checked));
-  file += body;
+  // A well-formed file of the next version, checksum and all.
+  const std::string file =
+      EncodeSnapshot("from the future", kSnapshotVersion + 1);
   const auto decoded = DecodeSnapshot(file);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(decoded.status().message(),
