@@ -14,7 +14,9 @@ PACKAGES=(
   prometheus
   # Python client, tests and the reference implementations
   python3-grpcio python3-protobuf python3-numpy python3-torch
-  python3-torchvision python3-sklearn python3-pytest
+  python3-torchvision python3-sklearn python3-pytest python3-matplotlib
+  # Installing the client package offline (pip install --no-build-isolation)
+  python3-pip python3-setuptools python3-wheel
 )
 
 missing=()

@@ -7,5 +7,7 @@
 """
 
 from focalmetrics.client import Client, FocalMetricsError, LossResult
+from focalmetrics.reporter import Reporter, ReporterError, ReporterStats
 
-__all__ = ["Client", "FocalMetricsError", "LossResult"]
+__all__ = ["Client", "FocalMetricsError", "LossResult", "Reporter", "ReporterError",
+           "ReporterStats"]
