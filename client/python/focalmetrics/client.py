@@ -12,6 +12,9 @@ from focalmetrics._proto import pb, pb_grpc
 from focalmetrics._specs import LossLike, enum_value, loss_specs
 from focalmetrics._tensors import from_float64_tensor, to_tensor
 
+# The metadata key that names a call's run (lower case, as gRPC requires).
+RUN_HEADER = "x-focalmetrics-run"
+
 # Responses carry per-element values and gradients: allow large ones.
 _MAX_RECEIVE_BYTES = 1 << 30
 
@@ -177,8 +180,13 @@ class Client:
         return self._call(self._stub.DeleteRun, request, timeout).deleted
 
     def _call(self, method: Any, request: Any, timeout: Optional[float]) -> Any:
+        # Run-scoped calls carry the run id as metadata, for proxies that
+        # route by it (Envoy's ring hash on a header: docs/deploy.md).
+        run = getattr(request, "run", "")
+        metadata = ((RUN_HEADER, run),) if run else None
         try:
-            return method(request, timeout=self._timeout if timeout is None else timeout)
+            return method(request, timeout=self._timeout if timeout is None else timeout,
+                          metadata=metadata)
         except grpc.RpcError as error:
             raise FocalMetricsError(error.code(), error.details()) from None
 

@@ -302,7 +302,8 @@ class Reporter:
                     return
             channel = grpc.insecure_channel(self.target)
             try:
-                call = pb_grpc.FocalMetricsStub(channel).StreamReports(self._requests())
+                call = pb_grpc.FocalMetricsStub(channel).StreamReports(
+                    self._requests(), metadata=(("x-focalmetrics-run", self.run),))
                 for ack in call:
                     self._on_ack(ack)
                     delay = self._backoff[0]
