@@ -1,4 +1,4 @@
-"""The server's operational surface: health, reflection, unimplemented RPCs,
+"""The server's operational surface: health, reflection, an unknown run,
 --help, and a clean SIGTERM."""
 
 from __future__ import annotations
