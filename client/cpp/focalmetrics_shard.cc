@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "prints the shard of each run id on stdin, e.g.\n"
       "  echo resnet-7 | focalmetrics-shard --shards=3 "
-      "--headless_service=focalmetrics-headless.ml.svc.cluster.local");
+      "--headless_service=focalmetrics-headless.focalmetrics.svc.cluster."
+      "local");
   absl::ParseCommandLine(argc, argv);
   const int32_t shards = absl::GetFlag(FLAGS_shards);
   if (shards < 1) {

@@ -5,7 +5,7 @@
 // that the two agree.
 //
 //   ShardRouter router = ShardRouter::FromHeadlessService("focalmetrics",
-//       "focalmetrics-headless.ml.svc.cluster.local", 3, 50051);
+//       "focalmetrics-headless.focalmetrics.svc.cluster.local", 3, 50051);
 //   std::string target = router.TargetFor("resnet-7");  //
 //   "focalmetrics-1...:50051"
 #ifndef FOCALMETRICS_CLIENT_CPP_SHARD_ROUTER_H_

@@ -9,7 +9,7 @@ UTF-8 run id, mapped to a shard by jump consistent hashing (growing from n to
 n+1 shards moves only 1/(n+1) of the runs). The C++ client (client/cpp/
 shard_router.h) computes the same mapping.
 
-    addresses = headless_addresses("focalmetrics", "focalmetrics-headless.ml.svc", 3)
+    addresses = headless_addresses("focalmetrics", "focalmetrics-headless.focalmetrics.svc", 3)
     client = ShardedClient(addresses)
     client.report("resnet-7", ...)            # goes to the run's pod
     Reporter(target_for("resnet-7", addresses), "resnet-7", ...)
