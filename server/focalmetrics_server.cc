@@ -1,12 +1,10 @@
 // focalmetrics-server: the gRPC service of DESIGN.md, with the gRPC health
 // service and server reflection. SIGTERM or SIGINT: health turns
 // NOT_SERVING, in-flight calls get --drain_deadline to finish, then exit 0.
-#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -14,7 +12,6 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/durability/run_store.h"
@@ -24,6 +21,7 @@
 #include "grpcpp/server_builder.h"
 #include "prometheus/exposer.h"
 #include "server/focal_metrics_service.h"
+#include "server/run_maintenance.h"
 #include "server/run_metrics_collector.h"
 #include "server/server_metrics.h"
 
@@ -152,26 +150,6 @@ int Run() {
     server_metrics.SnapshotsQuarantined(
         static_cast<int>(restored.quarantined.size()));
   }
-  // Writes the runs that changed; errors are counted and logged once per
-  // streak, and the server keeps serving (durable_seq simply stops moving).
-  bool snapshot_failing = false;
-  auto snapshot = [&] {
-    if (store == nullptr) return;
-    const SnapshotResult result = store->SnapshotChanged(registry);
-    server_metrics.SnapshotsWritten(result.written);
-    if (result.failed > 0) {
-      for (int i = 0; i < result.failed; ++i)
-        server_metrics.SnapshotFailed(result.first_error);
-      if (!snapshot_failing) {
-        std::fprintf(stderr, "focalmetrics-server: snapshot failed: %s\n",
-                     std::string(result.first_error.message()).c_str());
-      }
-      snapshot_failing = true;
-    } else if (snapshot_failing) {
-      std::fprintf(stderr, "focalmetrics-server: snapshots succeed again\n");
-      snapshot_failing = false;
-    }
-  };
   FocalMetricsService service(&registry, &server_metrics);
   const std::string metrics_address = ListenAddress(
       absl::GetFlag(FLAGS_host), absl::GetFlag(FLAGS_metrics_port));
@@ -215,30 +193,12 @@ int Run() {
   std::fprintf(stderr, "focalmetrics-server listening on %s:%d\n",
                absl::GetFlag(FLAGS_host).c_str(), selected_port);
 
-  // Expired runs (--run_ttl) are swept and changed runs snapshotted in the
-  // background.
-  absl::Notification stopping;
-  std::thread snapshotter([&] {
-    if (store == nullptr) return;
-    while (!stopping.WaitForNotificationWithTimeout(
-        absl::GetFlag(FLAGS_snapshot_interval))) {
-      snapshot();
-    }
-  });
-  std::thread sweeper([&] {
-    const absl::Duration ttl = absl::GetFlag(FLAGS_run_ttl);
-    if (ttl <= absl::ZeroDuration()) return;
-    const absl::Duration period =
-        std::clamp(ttl / 10, absl::Seconds(1), absl::Minutes(1));
-    while (!stopping.WaitForNotificationWithTimeout(period)) {
-      const int removed = registry.DeleteIdleSince(absl::Now() - ttl);
-      if (removed > 0) {
-        std::fprintf(stderr,
-                     "focalmetrics-server: %d run(s) idle for %s deleted\n",
-                     removed, absl::FormatDuration(ttl).c_str());
-      }
-    }
-  });
+  // Changed runs are snapshotted and expired runs swept in the background.
+  RunMaintenance maintenance(
+      &registry, store.get(), &server_metrics,
+      {.snapshot_interval = absl::GetFlag(FLAGS_snapshot_interval),
+       .run_ttl = absl::GetFlag(FLAGS_run_ttl)});
+  maintenance.Start();
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -251,11 +211,8 @@ int Run() {
   server->Shutdown(
       absl::ToChronoTime(absl::Now() + absl::GetFlag(FLAGS_drain_deadline)));
   server->Wait();
-  stopping.Notify();
-  sweeper.join();
-  snapshotter.join();
   // Everything acknowledged is in memory: the last snapshot makes it durable.
-  snapshot();
+  maintenance.Stop();
   std::fprintf(stderr, "focalmetrics-server: stopped\n");
   return 0;
 }
