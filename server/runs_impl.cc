@@ -45,6 +45,17 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
         LossSpecFromProto(request.losses(i), absl::StrCat("losses[", i, "]")));
     specs.push_back(std::move(spec));
   }
+  // A resend of a batch the run already has is answered without computing
+  // anything (clients resend from durable_seq + 1 after every reconnect).
+  if (const auto existing = registry_->Find(request.run(), request.split());
+      existing.ok()) {
+    if (const auto duplicate =
+            (*existing)->DuplicateOf(request.worker(), request.seq())) {
+      ack->set_duplicate(true);
+      ack->set_durable_seq(duplicate->durable_seq);
+      return absl::OkStatus();
+    }
+  }
   FM_ASSIGN_OR_RETURN(const BatchView view, BatchFromProto(request.batch()));
   FM_ASSIGN_OR_RETURN(const PreparedBatch batch, PreparedBatch::Prepare(view));
   // Everything that needs no run is checked before the run is created, so a
@@ -78,6 +89,12 @@ void RunsImpl::ReportOnStream(const v1::ReportRequest& request,
   if (status.ok()) return;
   ack->Clear();
   ack->set_seq(request.seq());
+  // Even a refusal says how far durability got, so a client whose last
+  // batch was refused still learns when the ones before it are safe.
+  if (const auto existing = registry_->Find(request.run(), request.split());
+      existing.ok()) {
+    ack->set_durable_seq((*existing)->DurableSeq(request.worker()));
+  }
   ack->mutable_error()->set_code(static_cast<int32_t>(status.code()));
   ack->mutable_error()->set_message(std::string(status.message()));
 }

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -92,14 +93,14 @@ RestoreReport RunStore::RestoreAll(RunRegistry& registry) {
       Quarantine(name, "holds another run than its name says", report);
       continue;
     }
-    const uint64_t version = (*state)->version();
+    const Written written{(*state)->incarnation(), (*state)->version()};
     const absl::Status inserted = registry.Insert(std::move(*state));
     if (!inserted.ok()) {
       Quarantine(name, inserted.message(), report);
       continue;
     }
     absl::MutexLock lock(&mu_);
-    written_[name] = version;
+    written_[name] = written;
     ++report.restored;
   }
   return report;
@@ -108,14 +109,16 @@ RestoreReport RunStore::RestoreAll(RunRegistry& registry) {
 SnapshotResult RunStore::SnapshotChanged(const RunRegistry& registry) {
   absl::MutexLock lock(&mu_);
   SnapshotResult result;
-  absl::flat_hash_map<std::string, uint64_t> live;
+  absl::flat_hash_set<std::string> live;
   for (const std::shared_ptr<RunState>& state : registry.States()) {
     const auto [run, split] = state->key();
     const std::string name = FileName(run, split);
-    const uint64_t version = state->version();
+    live.insert(name);
     const auto it = written_.find(name);
-    live[name] = version;
-    if (it != written_.end() && it->second == version) continue;
+    if (it != written_.end() &&
+        it->second == Written{state->incarnation(), state->version()}) {
+      continue;
+    }
     std::string body;
     const RunState::SnapshotCoverage coverage = state->AppendSnapshot(&body);
     const absl::Status status =
@@ -123,12 +126,10 @@ SnapshotResult RunStore::SnapshotChanged(const RunRegistry& registry) {
     if (!status.ok()) {
       ++result.failed;
       if (result.first_error.ok()) result.first_error = status;
-      live[name] = it == written_.end() ? UINT64_MAX : it->second;
       continue;
     }
     state->MarkDurable(coverage.seqs);
-    written_[name] = coverage.version;
-    live[name] = coverage.version;
+    written_[name] = Written{state->incarnation(), coverage.version};
     ++result.written;
   }
   // Runs deleted (DeleteRun, --run_ttl) since the last pass lose their file.

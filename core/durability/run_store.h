@@ -65,8 +65,15 @@ class RunStore {
 
   const std::string dir_;
   absl::Mutex mu_;
-  // File name -> version of the run last written there.
-  absl::flat_hash_map<std::string, uint64_t> written_ ABSL_GUARDED_BY(mu_);
+  // What was last written to a file: which run object (a run deleted and
+  // created again is another incarnation) at which version.
+  struct Written {
+    uint64_t incarnation = 0;
+    uint64_t version = 0;
+    bool operator==(const Written&) const = default;
+  };
+  // File name -> what it holds.
+  absl::flat_hash_map<std::string, Written> written_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace focalmetrics

@@ -212,3 +212,26 @@ TEST(RunStoreTest, QuarantinesEveryDamageShapeAndRestoresTheRest) {
 
 }  // namespace
 }  // namespace focalmetrics
+
+namespace focalmetrics {
+namespace {
+
+// Regression: a run deleted and reported again up to the same version was
+// taken for unchanged, so the deleted run came back after a restart.
+TEST(RunStoreTest, ARecreatedRunIsWrittenEvenAtTheSameVersion) {
+  const std::string dir = FreshDir("recreated");
+  RunRegistry registry({});
+  Feed(registry, "r", 3);
+  auto store = RunStore::Open(dir);
+  ASSERT_EQ((*store)->SnapshotChanged(registry).written, 1);
+  registry.Delete("r", "");
+  Feed(registry, "r", 3, /*first_seq=*/10);
+  EXPECT_EQ((*store)->SnapshotChanged(registry).written, 1);
+  RunRegistry restored({});
+  ASSERT_EQ((*RunStore::Open(dir))->RestoreAll(restored).restored, 1);
+  ExpectSameMetrics(**registry.Find("r", "train"),
+                    **restored.Find("r", "train"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace focalmetrics

@@ -1,6 +1,7 @@
 #include "core/run/run_state.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <utility>
 
@@ -79,7 +80,30 @@ absl::Status AddClassData(const PreparedBatch& batch, const RunLimits& limits,
 }  // namespace
 
 RunState::RunState(std::string run, std::string split, RunLimits limits)
-    : run_(std::move(run)), split_(std::move(split)), limits_(limits) {}
+    : run_(std::move(run)),
+      split_(std::move(split)),
+      limits_(limits),
+      incarnation_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1);
+      }()) {}
+
+uint64_t RunState::DurableSeq(absl::string_view worker) const {
+  absl::MutexLock lock(&mu_);
+  const auto it = durable_seq_.find(worker);
+  return it == durable_seq_.end() ? 0 : it->second;
+}
+
+std::optional<ReportResult> RunState::DuplicateOf(absl::string_view worker,
+                                                  uint64_t seq) const {
+  absl::MutexLock lock(&mu_);
+  const auto it = highest_seq_.find(worker);
+  if (it == highest_seq_.end() || seq > it->second) return std::nullopt;
+  const auto durable = durable_seq_.find(worker);
+  return ReportResult{
+      .duplicate = true,
+      .durable_seq = durable == durable_seq_.end() ? 0 : durable->second};
+}
 
 size_t RunState::ExactBytes() const {
   size_t bytes = 0;
@@ -111,6 +135,11 @@ absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
   }
   if (input.batch == nullptr) {
     return absl::InvalidArgumentError("batch: missing");
+  }
+  if (static_cast<int64_t>(input.losses.size()) > limits.max_losses) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "losses: ", input.losses.size(), " losses, more than a run tracks (",
+        limits.max_losses, ")"));
   }
   const PreparedBatch& batch = *input.batch;
   PreparedReport report{.worker = input.worker,

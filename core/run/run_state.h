@@ -208,6 +208,15 @@ class RunState {
   static absl::StatusOr<std::unique_ptr<RunState>> Restore(
       absl::string_view snapshot, RunLimits limits);
   void MarkDurable(const absl::flat_hash_map<std::string, uint64_t>& seqs);
+  // The highest seq of `worker` in a snapshot on disk (0 if none).
+  uint64_t DurableSeq(absl::string_view worker) const;
+  // The duplicate answer when (worker, seq) is already applied, so a resend
+  // costs no loss computation; nullopt otherwise.
+  std::optional<ReportResult> DuplicateOf(absl::string_view worker,
+                                          uint64_t seq) const;
+  // Unique per RunState object: a run deleted and created again is a new
+  // incarnation even when its version counts up to the same number.
+  uint64_t incarnation() const { return incarnation_; }
   // Increases with every applied batch; a snapshot is stale when older.
   uint64_t version() const;
   std::pair<std::string, std::string> key() const { return {run_, split_}; }
@@ -244,6 +253,7 @@ class RunState {
   const std::string run_;
   const std::string split_;
   const RunLimits limits_;
+  const uint64_t incarnation_;
 
   mutable absl::Mutex mu_;
   std::optional<Task> task_ ABSL_GUARDED_BY(mu_);

@@ -186,3 +186,84 @@ def test_log_costs_about_one_copy_of_the_batch(server: RunningServer) -> None:
         reporter._enqueue = original
     request = queued[0](1)
     assert request.batch.scores.data == scores.numpy().tobytes()
+
+
+def _restart(server: RunningServer, flags: tuple[str, ...], port: int) -> RunningServer:
+    """SIGTERM (drain + final snapshot), then the same state on the same port."""
+    assert server.stop() == 0
+    return RunningServer(*flags, port=port)
+
+
+def test_regression_graceful_restarts_while_logging_lose_nothing(tmp_path: Path) -> None:
+    """A final snapshot makes durable_seq jump past what the client last heard;
+    the client must still send every batch it has not seen settled."""
+    rng = np.random.default_rng(6)
+    port = free_port()
+    flags = (f"--state_dir={tmp_path}", "--snapshot_interval=2s", "--drain_deadline=2s")
+    server = RunningServer(*flags, port=port)
+    with focalmetrics.Reporter(server.target, "graceful", task="multiclass", worker="w",
+                               backoff_s=(0.05, 0.2)) as reporter:
+        for step in range(1, 121):
+            reporter.log(step, *batch(rng))
+            time.sleep(0.005)
+            if step in (40, 80):
+                server = _restart(server, flags, port)
+        assert reporter.flush(timeout=60)
+    with focalmetrics.Client(server.target) as client:
+        assert client.metrics("graceful").batches == 120
+    assert server.stop() == 0
+
+
+def test_regression_dead_streams_never_take_new_batches(tmp_path: Path) -> None:
+    """An idle stream's request generator, left behind by a reconnect, must not
+    take a batch that then never gets sent."""
+    rng = np.random.default_rng(7)
+    port = free_port()
+    flags = (f"--state_dir={tmp_path}", "--snapshot_interval=50ms", "--drain_deadline=1s")
+    server = RunningServer(*flags, port=port)
+    with focalmetrics.Reporter(server.target, "idle", task="multiclass", worker="w",
+                               backoff_s=(0.05, 0.2)) as reporter:
+        step = 0
+        for _ in range(4):
+            for _ in range(5):
+                step += 1
+                reporter.log(step, *batch(rng))
+            time.sleep(0.5)  # idle: the stream waits for the next batch
+            server = _restart(server, flags, port)
+        for _ in range(5):
+            step += 1
+            reporter.log(step, *batch(rng))
+        assert reporter.flush(timeout=60)
+    with focalmetrics.Client(server.target) as client:
+        assert client.metrics("idle").batches == 25
+    assert server.stop() == 0
+
+
+def test_regression_a_refused_last_batch_does_not_block_flush(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    server = RunningServer(f"--state_dir={tmp_path}", "--snapshot_interval=50ms")
+    reporter = focalmetrics.Reporter(server.target, "refused", task="multiclass", worker="w")
+    reporter.log(1, *batch(rng))
+    reporter.log(2, np.zeros((2, 4), np.float32), np.array([0, 9]))  # class 9 of 4
+    with pytest.raises(focalmetrics.ReporterError, match="seq 2 .*rejected"):
+        reporter.flush(timeout=20)
+    assert reporter.flush(timeout=20)  # the refused batch is gone, seq 1 is durable
+    assert reporter.stats.durable_seq >= 1 and reporter.stats.rejected == 1
+    reporter.close()
+    assert server.stop() == 0
+
+
+def test_regression_an_oversized_batch_is_refused_not_retried_forever() -> None:
+    rng = np.random.default_rng(9)
+    server = RunningServer("--max_message_mb=1")
+    reporter = focalmetrics.Reporter(server.target, "big", task="binary", worker="w",
+                                     durability="ack")
+    reporter.log(1, np.zeros(600_000, np.float32), np.zeros(600_000, np.float32))  # 4.8 MB
+    with pytest.raises(focalmetrics.ReporterError, match="seq 1 .*rejected"):
+        reporter.flush(timeout=20)
+    reporter.log(2, rng.normal(size=8).astype(np.float32), np.zeros(8, np.float32))
+    assert reporter.flush(timeout=20)
+    reporter.close()
+    with focalmetrics.Client(server.target) as client:
+        assert client.metrics("big").batches == 1
+    assert server.stop() == 0

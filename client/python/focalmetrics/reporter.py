@@ -191,7 +191,7 @@ class Reporter:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             target = self._next_seq - 1
-            while self._settled_seq() < target and self._error is None:
+            while self._pending and self._pending[0][0] <= target and self._error is None:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -243,6 +243,7 @@ class Reporter:
         # Batches not yet settled, by seq: (seq, build(seq) -> ReportRequest).
         self._pending: Deque[tuple[int, Callable[[int], pb.ReportRequest]]] = collections.deque()
         self._next_seq = 1
+        self._generation = 0  # bumped per stream; ends the previous generator
         self._unsent = 0  # the newest `_unsent` pending batches were never sent
         self._acked_seq = 0
         self._epoch = 0
@@ -296,76 +297,111 @@ class Reporter:
 
     def _run(self) -> None:
         delay = self._backoff[0]
-        while True:
-            with self._lock:
-                if self._closed and (not self._pending or self._error is not None):
-                    return
-            channel = grpc.insecure_channel(self.target)
-            try:
-                call = pb_grpc.FocalMetricsStub(channel).StreamReports(
-                    self._requests(), metadata=(("x-focalmetrics-run", self.run),))
-                for ack in call:
-                    self._on_ack(ack)
-                    delay = self._backoff[0]
-                    with self._lock:
-                        if self._closed and not self._pending:
-                            call.cancel()
-                            return
-                return  # the generator ended: closed
-            except grpc.RpcError as error:
-                if error.code() not in _RETRYABLE:
-                    with self._lock:
-                        self._error = error
-                        self._changed.notify_all()
-                    return
+        try:
+            while True:
                 with self._lock:
-                    self._stats.reconnects += 1
-                    if self._closed and time.monotonic() > getattr(self, "_give_up_at", 1e18):
+                    if self._closed:
+                        return  # close() flushed what it could
+                    self._generation += 1
+                    generation = self._generation
+                channel = grpc.insecure_channel(self.target)
+                try:
+                    call = pb_grpc.FocalMetricsStub(channel).StreamReports(
+                        self._requests(generation),
+                        metadata=(("x-focalmetrics-run", self.run),))
+                    for ack in call:
+                        self._on_ack(ack)
+                        delay = self._backoff[0]
+                    continue  # the server ended the stream: open another
+                except grpc.RpcError as error:
+                    code = error.code()
+                    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        # A message over the server's --max_message_mb: the
+                        # oldest batch not yet acknowledged is the one it read.
+                        self._reject_oldest_unacked(error.details())
+                        continue
+                    if code not in _RETRYABLE:
+                        with self._lock:
+                            self._error = ReporterError(
+                                f"stream to {self.target} failed: {code.name}: {error.details()}")
+                            self._changed.notify_all()
                         return
-                time.sleep(delay)
-                delay = min(self._backoff[1], delay * 2)
-            finally:
-                channel.close()
+                    with self._lock:
+                        self._stats.reconnects += 1
+                    time.sleep(delay)
+                    delay = min(self._backoff[1], delay * 2)
+                finally:
+                    with self._lock:
+                        self._generation += 1  # ends this stream's request generator
+                        self._changed.notify_all()
+                    channel.close()
+        finally:
+            with self._lock:
+                self._thread = None  # the next log() starts a new one
 
-    def _requests(self):
+    def _requests(self, generation: int):
         """The stream's requests: everything not settled, from the oldest,
         then new batches as they come; when idle with unsettled batches, the
-        newest again (a duplicate, whose ack tells its durability)."""
+        newest again every poll_s (a duplicate, whose ack tells how far
+        durability got). Ends when its stream is replaced or the reporter
+        closes, so a dead stream's generator can never take a batch."""
         with self._lock:
-            # A new stream resends everything not settled.
-            self._unsent = len(self._pending)
+            self._unsent = len(self._pending)  # a new stream resends everything
+            last_send = time.monotonic()
         while True:
             with self._lock:
-                if self._unsent > 0:
-                    # Sent batches are a prefix of pending, unsent ones the rest.
-                    seq, build = self._pending[len(self._pending) - self._unsent]
-                    self._unsent -= 1
-                else:
-                    if self._closed and not self._pending:
+                while True:
+                    if self._generation != generation or self._closed:
                         return
-                    self._changed.wait(self._poll_s)
-                    if not self._pending or self._unsent > 0:
-                        continue
-                    seq, build = self._pending[-1]
+                    if self._unsent > 0:
+                        # Sent batches are a prefix of pending, unsent ones the rest.
+                        seq, build = self._pending[len(self._pending) - self._unsent]
+                        self._unsent -= 1
+                        break
+                    idle = time.monotonic() - last_send
+                    if self._pending and idle >= self._poll_s:
+                        seq, build = self._pending[-1]
+                        break
+                    self._changed.wait(max(0.001, self._poll_s - idle))
+            last_send = time.monotonic()
             # Messages are built outside the lock, so log() never waits on it.
             yield build(seq)
 
+    def _drop_settled(self) -> None:
+        """Pops settled batches. REQUIRES: _lock held."""
+        settled = self._settled_seq()
+        while self._pending and self._pending[0][0] <= settled:
+            self._pending.popleft()
+        self._unsent = min(self._unsent, len(self._pending))
+
+    def _drop_rejected(self, seq: int, message: str) -> None:
+        """Forgets a batch the server refused: resending it cannot help.
+        REQUIRES: _lock held."""
+        kept = collections.deque(item for item in self._pending if item[0] != seq)
+        if len(kept) != len(self._pending):
+            position = next(i for i, item in enumerate(self._pending) if item[0] == seq)
+            if position >= len(self._pending) - self._unsent:
+                self._unsent -= 1
+            self._pending = kept
+        self._stats.rejected += 1
+        self._error = ReporterError(f"batch seq {seq} of run '{self.run}' rejected: {message}")
+
+    def _reject_oldest_unacked(self, message: str) -> None:
+        with self._lock:
+            oldest = next((seq for seq, _ in self._pending if seq > self._acked_seq), None)
+            if oldest is not None:
+                self._drop_rejected(oldest, message)
+            self._changed.notify_all()
+
     def _on_ack(self, ack: pb.ReportAck) -> None:
         with self._lock:
-            if ack.HasField("error"):
-                self._stats.rejected += 1
-                self._error = ReporterError(
-                    f"batch seq {ack.seq} of run '{self.run}' rejected: {ack.error.message}")
             if ack.seq > self._acked_seq:
                 self._stats.acked += ack.seq - self._acked_seq
                 self._acked_seq = ack.seq
             self._stats.durable_seq = max(self._stats.durable_seq, ack.durable_seq)
-            settled = self._settled_seq()
             if ack.HasField("error"):
-                settled = max(settled, ack.seq) if self._durability == "ack" else settled
-            while self._pending and (self._pending[0][0] <= settled or
-                                     (ack.HasField("error") and self._pending[0][0] == ack.seq)):
-                self._pending.popleft()
+                self._drop_rejected(ack.seq, ack.error.message)
+            self._drop_settled()
             self._changed.notify_all()
 
 
