@@ -6,7 +6,7 @@
 #ifndef FOCALMETRICS_SERVER_FOCAL_METRICS_SERVICE_H_
 #define FOCALMETRICS_SERVER_FOCAL_METRICS_SERVICE_H_
 
-#include <atomic>
+#include <memory>
 
 #include "core/run/run_registry.h"
 #include "focalmetrics/v1/focal_metrics.grpc.pb.h"
@@ -16,10 +16,13 @@
 
 namespace focalmetrics {
 
+class OpenStreams;
+
 class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
  public:
   // `registry` and `metrics` must outlive the service.
   FocalMetricsService(RunRegistry* registry, ServerMetrics* metrics);
+  ~FocalMetricsService() override;
 
   grpc::ServerUnaryReactor* ComputeLoss(
       grpc::CallbackServerContext* context,
@@ -44,10 +47,11 @@ class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
   grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
                                      const v1::ListRunsRequest* request,
                                      v1::ListRunsResponse* response) override;
-  // From now on new StreamReports calls are UNAVAILABLE and open ones end
-  // with UNAVAILABLE after their current ack (the graceful-shutdown path):
-  // clients reconnect elsewhere and resend from durable_seq + 1.
-  void StartDraining() { draining_.store(true); }
+  // From now on new StreamReports calls are UNAVAILABLE, open ones waiting
+  // for the client's next message end with UNAVAILABLE at once and the
+  // others after their current ack (the graceful-shutdown path): clients
+  // reconnect and resend from durable_seq + 1.
+  void StartDraining();
 
   grpc::ServerUnaryReactor* DeleteRun(grpc::CallbackServerContext* context,
                                       const v1::DeleteRunRequest* request,
@@ -66,7 +70,7 @@ class FocalMetricsService final : public v1::FocalMetrics::CallbackService {
   ComputeLossImpl compute_loss_;
   RunsImpl runs_;
   ServerMetrics* metrics_;
-  std::atomic<bool> draining_{false};
+  std::unique_ptr<OpenStreams> open_streams_;
 };
 
 }  // namespace focalmetrics

@@ -197,3 +197,43 @@ def test_sigterm_drains_snapshots_and_exits_0(tmp_path: Path) -> None:
     with focalmetrics.Client(restarted.target) as client:
         assert client.metrics("drain").samples == 100 * len(acked)
     assert restarted.stop() == 0
+
+
+def test_regression_sigterm_ends_idle_streams_at_once(tmp_path: Path) -> None:
+    """A stream waiting for the client's next message used to hold shutdown for
+    the whole drain deadline, then be cancelled instead of ending UNAVAILABLE."""
+    server = RunningServer(f"--state_dir={tmp_path}", "--drain_deadline=20s")
+    outcome: dict[str, Any] = {}
+    sent_one = threading.Event()
+    release = threading.Event()
+
+    def idle_requests():
+        yield pb.ReportRequest(
+            run="idle", worker="w", seq=1,
+            batch=pb.Batch(task=pb.TASK_BINARY,
+                           scores=pb.Tensor(shape=[1], dtype=pb.DTYPE_FLOAT32,
+                                            data=np.zeros(1, np.float32).tobytes()),
+                           targets=pb.Tensor(shape=[1], dtype=pb.DTYPE_FLOAT32,
+                                             data=np.ones(1, np.float32).tobytes())))
+        sent_one.set()
+        release.wait(30)  # then idle: no next message
+
+    def stream() -> None:
+        with focalmetrics.Client(server.target) as client:
+            try:
+                outcome["acks"] = len(list(client.stream_reports(idle_requests(), timeout=60)))
+            except focalmetrics.FocalMetricsError as error:
+                outcome["code"] = error.code
+
+    thread = threading.Thread(target=stream)
+    thread.start()
+    assert sent_one.wait(10)
+    time.sleep(0.5)
+    server.process.send_signal(15)
+    # Ended by the drain (UNAVAILABLE, reconnect and resend), not cancelled
+    # when the 20 s deadline runs out.
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "the idle stream was not ended by the drain"
+    assert outcome.get("code") == grpc.StatusCode.UNAVAILABLE
+    assert server.process.wait(timeout=30) == 0
+    release.set()
