@@ -466,7 +466,8 @@ def test_dockerfile_runtime_packages_cover_the_server_libraries():
         server = REPO / server
     readelf = shutil.which("readelf")
     if not server.exists() or not readelf:
-        pytest.skip("needs build/server/focalmetrics-server and readelf")
+        pytest.fail("needs build/server/focalmetrics-server (bash scripts/build.sh) and readelf "
+                    "(binutils, installed with g++)")
     dynamic = subprocess.run([readelf, "-d", str(server)], capture_output=True, text=True,
                              check=True).stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic)
