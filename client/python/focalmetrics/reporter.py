@@ -265,8 +265,6 @@ class Reporter:
 
     def _enqueue(self, build: Callable[[int], pb.ReportRequest], epoch: Optional[int]) -> int:
         with self._lock:
-            if os.getpid() != self._pid:  # a fork without register_at_fork
-                raise ReporterError("Reporter used across fork; create it in the child")
             while len(self._pending) >= self._queue_size:
                 if self._when_full == "drop_oldest":
                     # Only batches never sent can go; a sent one may be on
