@@ -1,10 +1,12 @@
 #include "server/runs_impl.h"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/losses/batch.h"
+#include "core/losses/loss.h"
 #include "core/status_macros.h"
 #include "server/proto_conversion.h"
 
@@ -29,6 +31,25 @@ absl::StatusOr<WeightScheme> SchemeFromProto(int scheme) {
   }
 }
 
+// Class-balanced focal without explicit counts weighs classes by the run's
+// counts before this batch (DESIGN.md: "from the run's accumulated counts when
+// a run is named"). A run without counts yet, or with another class count
+// (which Apply then rejects with its own message), gives zeros: every n_c is
+// treated as 1, so the weights are equal.
+void FillRunCounts(const std::vector<int64_t>& run_counts, int64_t classes,
+                   std::vector<LossSpec>& specs) {
+  for (LossSpec& spec : specs) {
+    if (spec.kind != LossKind::kClassBalancedFocal ||
+        !spec.samples_per_class.empty()) {
+      continue;
+    }
+    spec.samples_per_class =
+        static_cast<int64_t>(run_counts.size()) == classes
+            ? run_counts
+            : std::vector<int64_t>(static_cast<size_t>(classes), 0);
+  }
+}
+
 }  // namespace
 
 absl::Status RunsImpl::Report(const v1::ReportRequest& request,
@@ -47,8 +68,8 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
   }
   // A resend of a batch the run already has is answered without computing
   // anything (clients resend from durable_seq + 1 after every reconnect).
-  if (const auto existing = registry_->Find(request.run(), request.split());
-      existing.ok()) {
+  const auto existing = registry_->Find(request.run(), request.split());
+  if (existing.ok()) {
     if (const auto duplicate =
             (*existing)->DuplicateOf(request.worker(), request.seq())) {
       ack->set_duplicate(true);
@@ -58,6 +79,9 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
   }
   FM_ASSIGN_OR_RETURN(const BatchView view, BatchFromProto(request.batch()));
   FM_ASSIGN_OR_RETURN(const PreparedBatch batch, PreparedBatch::Prepare(view));
+  FillRunCounts(
+      existing.ok() ? (*existing)->SamplesPerClass() : std::vector<int64_t>(),
+      batch.num_classes(), specs);
   // Everything that needs no run is checked before the run is created, so a
   // rejected first batch leaves no empty run behind.
   FM_ASSIGN_OR_RETURN(PreparedReport report,

@@ -177,6 +177,36 @@ def test_class_balanced_focal_uses_the_run_counts(client: focalmetrics.Client) -
     assert via_run["class_balanced_focal"].value == explicit["class_balanced_focal"].value
 
 
+def test_reports_weigh_class_balanced_focal_by_the_run_counts_so_far(
+        client: focalmetrics.Client) -> None:
+    """A report names its run, so class-balanced focal without counts uses the
+    run's counts before the batch; a new run has none (every n_c = 0 counts as
+    1: equal weights). Compared with explicit counts through ComputeLoss."""
+    rng = np.random.default_rng(2)
+    scores = rng.normal(size=(16, 3)).astype(np.float32)
+    targets = np.arange(16) % 3
+    cb = "class_balanced_focal"
+
+    def explicit(counts: list[int]) -> float:
+        return client.compute_loss(scores, targets, task="multiclass",
+                                   losses={"kind": cb, "samples_per_class": counts})[cb].value
+
+    first = client.report("cb-report", scores, targets, task="multiclass", worker="w", seq=1,
+                          losses=cb)
+    assert first.losses[0].value == pytest.approx(explicit([0, 0, 0]), rel=1e-12)
+    labels = np.repeat(np.arange(3), [300, 30, 3])
+    client.report("cb-report", np.zeros((333, 3), np.float32), labels, task="multiclass",
+                  worker="w", seq=2)
+    counts = [300 + 6, 30 + 5, 3 + 5]  # the first batch's targets count too
+    third = client.report("cb-report", scores, targets, task="multiclass", worker="w", seq=3,
+                          losses=cb)
+    assert third.losses[0].value == pytest.approx(explicit(counts), rel=1e-12)
+    assert third.losses[0].value != pytest.approx(first.losses[0].value, rel=1e-3)
+    # The batch's own counts are not in its weights: the run has them now.
+    assert list(client.class_weights("cb-report").samples_per_class) == [
+        c + n for c, n in zip(counts, (6, 5, 5))]
+
+
 @pytest.mark.parametrize("kind,expected_loss,expected_gamma", [
     ("balanced", "LOSS_KIND_CROSS_ENTROPY", None),
     ("mild", "LOSS_KIND_CLASS_BALANCED_FOCAL", 0.0),
