@@ -12,6 +12,16 @@ namespace {
 // keep the order.
 constexpr double kMaxLogOdds = 800.0;
 
+// Bytes a staged sample takes: its key and its label.
+constexpr size_t kStagedSampleBytes = sizeof(double) + sizeof(uint8_t);
+
+// Of the bytes a class may use in histogram mode, the stage takes a quarter
+// and the histogram's bins the rest.
+size_t HistogramShare(size_t bytes) { return bytes - bytes / 4; }
+size_t StageSamples(size_t histogram_bytes) {
+  return std::max<size_t>(1, histogram_bytes / 3 / kStagedSampleBytes);
+}
+
 double Sigmoid(double x) {
   return x >= 0 ? 1.0 / (1.0 + std::exp(-x))
                 : std::exp(x) / (1.0 + std::exp(x));
@@ -34,22 +44,35 @@ void AveragePrecisionAccumulator::Add(absl::Span<const double> scores,
     exact_.Add(scores, is_positive);
     return;
   }
-  if (space_ == ScoreSpace::kLogit) {
-    histogram_->Add(scores, is_positive);
-    return;
+  if (staged_keys_.capacity() == 0) {  // allocated once, at its final size
+    staged_keys_.reserve(stage_capacity_);
+    staged_labels_.reserve(stage_capacity_);
   }
-  std::vector<double> keys(scores.size());
-  for (size_t i = 0; i < scores.size(); ++i) keys[i] = HistogramKey(scores[i]);
-  histogram_->Add(keys, is_positive);
+  for (size_t i = 0; i < scores.size(); ++i) {
+    staged_keys_.push_back(HistogramKey(scores[i]));
+    staged_labels_.push_back(is_positive[i]);
+    if (staged_keys_.size() == stage_capacity_) Fold();
+  }
+}
+
+void AveragePrecisionAccumulator::Fold() const {
+  if (staged_keys_.empty()) return;
+  histogram_->Add(staged_keys_, staged_labels_);
+  staged_keys_.clear();
+  staged_labels_.clear();
 }
 
 size_t AveragePrecisionAccumulator::MemoryBytes() const {
-  return exact() ? exact_.MemoryBytes() : histogram_->MemoryBytes();
+  if (exact()) return exact_.MemoryBytes();
+  return histogram_->MemoryBytes() + staged_keys_.capacity() * sizeof(double) +
+         staged_labels_.capacity();
 }
 
 void AveragePrecisionAccumulator::SwitchToHistogram(size_t bytes) {
   if (!exact()) return;
-  histogram_ = std::make_unique<AveragePrecisionHistogram>(bytes);
+  histogram_ =
+      std::make_unique<AveragePrecisionHistogram>(HistogramShare(bytes));
+  stage_capacity_ = StageSamples(histogram_->max_bytes());
   // One Add with both labels: added apart, the positives alone would let the
   // histogram merge their bins for free before the negatives arrive.
   const absl::Span<const double> positives = exact_.SortedPositives();
@@ -65,11 +88,14 @@ void AveragePrecisionAccumulator::SwitchToHistogram(size_t bytes) {
 }
 
 ClassAveragePrecision AveragePrecisionAccumulator::Compute() const {
-  return exact() ? exact_.Compute() : histogram_->Compute();
+  if (exact()) return exact_.Compute();
+  Fold();
+  return histogram_->Compute();
 }
 
 PrecisionRecallPoints AveragePrecisionAccumulator::Curve(
     size_t max_points) const {
+  if (!exact()) Fold();
   PrecisionRecallPoints curve =
       exact() ? exact_.Curve(max_points) : histogram_->Curve(max_points);
   // Exact probabilities are already probabilities; logits and log-odds keys
@@ -88,6 +114,7 @@ void AveragePrecisionAccumulator::AppendTo(std::string* out) const {
     w.PutDoubles(exact_.SortedPositives());
     w.PutDoubles(exact_.SortedNegatives());
   } else {
+    Fold();
     histogram_->AppendTo(out);
   }
 }
@@ -113,6 +140,7 @@ AveragePrecisionAccumulator::ReadFrom(ByteReader& in) {
   FM_ASSIGN_OR_RETURN(AveragePrecisionHistogram histogram,
                       AveragePrecisionHistogram::ReadFrom(&rest));
   in.Skip(before - rest.size());
+  out.stage_capacity_ = StageSamples(histogram.max_bytes());
   out.histogram_ =
       std::make_unique<AveragePrecisionHistogram>(std::move(histogram));
   return out;
@@ -136,6 +164,7 @@ ClassAveragePrecision AveragePrecisionAccumulator::Pooled(
       copy.SwitchToHistogram(histogram_bytes);
       pooled.Merge(*copy.histogram_);
     } else {
+      c->Fold();
       pooled.Merge(*c->histogram_);
     }
   }

@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "core/durability/byte_codec.h"
 #include "gtest/gtest.h"
 
 namespace focalmetrics {
@@ -50,6 +52,70 @@ TEST(AveragePrecisionAccumulatorTest,
     EXPECT_EQ(bounded.positives, truth.positives);
     EXPECT_LE(switched.MemoryBytes(), 4096u);
   }
+}
+
+// Small batches in histogram mode are staged and folded in bulk: the result
+// is that of one histogram Add of them all, not of one Add per batch.
+TEST(AveragePrecisionAccumulatorTest, SmallBatchesAreFoldedInBulk) {
+  const Data data = Random(2500, 3, false);
+  const auto scores = absl::MakeConstSpan(data.scores);
+  const auto labels = absl::MakeConstSpan(data.labels);
+  // 1000 samples fill the bins (3/4 of 4096 bytes) before the batches come.
+  AveragePrecisionAccumulator staged(ScoreSpace::kLogit);
+  staged.Add(scores.first(1000), labels.first(1000));
+  staged.SwitchToHistogram(4096);
+  AveragePrecisionHistogram bulk(3072), per_batch(3072);
+  bulk.Add(scores.first(1000), labels.first(1000));
+  per_batch.Add(scores.first(1000), labels.first(1000));
+  // The stage's 1024 bytes hold 113 samples: staged in batches of 10.
+  const size_t stage = 3072 / 3 / 9;
+  for (size_t start = 1000; start < 1000 + stage; start += 10) {
+    const size_t n = std::min<size_t>(10, 1000 + stage - start);
+    staged.Add(scores.subspan(start, n), labels.subspan(start, n));
+    per_batch.Add(scores.subspan(start, n), labels.subspan(start, n));
+  }
+  bulk.Add(scores.subspan(1000, stage), labels.subspan(1000, stage));
+  const ClassAveragePrecision got = staged.Compute();
+  EXPECT_EQ(got.lower, bulk.Compute().lower);
+  EXPECT_EQ(got.upper, bulk.Compute().upper);
+  EXPECT_EQ(got.estimate, bulk.Compute().estimate);
+  EXPECT_EQ(got.positives + got.negatives, static_cast<int64_t>(1000 + stage));
+  // One Add per batch compacts another way: the comparison can tell.
+  EXPECT_NE(per_batch.Compute().upper - per_batch.Compute().lower,
+            got.upper - got.lower);
+  EXPECT_LE(staged.MemoryBytes(), 4096u);
+
+  // Past the stage's size, a fold happens on its own; every sample counts.
+  staged.Add(scores.subspan(1000 + stage), labels.subspan(1000 + stage));
+  const ClassAveragePrecision all = staged.Compute();
+  EXPECT_EQ(all.positives + all.negatives, 2500);
+  EXPECT_LE(staged.MemoryBytes(), 4096u);
+}
+
+// A snapshot folds the stage first, so the restored copy and the original
+// go on identically.
+TEST(AveragePrecisionAccumulatorTest, SnapshotsCarryStagedSamples) {
+  const Data data = Random(900, 4, true);
+  AveragePrecisionAccumulator original(ScoreSpace::kProbability);
+  original.SwitchToHistogram(4096);
+  original.Add(absl::MakeConstSpan(data.scores).first(50),
+               absl::MakeConstSpan(data.labels).first(50));
+  std::string encoded;
+  original.AppendTo(&encoded);
+  ByteReader reader(encoded);
+  absl::StatusOr<AveragePrecisionAccumulator> restored =
+      AveragePrecisionAccumulator::ReadFrom(reader);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->Compute().positives, original.Compute().positives);
+  for (size_t start = 50; start < 900; start += 50) {
+    const auto scores = absl::MakeConstSpan(data.scores).subspan(start, 50);
+    const auto labels = absl::MakeConstSpan(data.labels).subspan(start, 50);
+    original.Add(scores, labels);
+    restored->Add(scores, labels);
+  }
+  EXPECT_EQ(restored->Compute().lower, original.Compute().lower);
+  EXPECT_EQ(restored->Compute().upper, original.Compute().upper);
+  EXPECT_EQ(restored->Compute().positives + restored->Compute().negatives, 900);
 }
 
 TEST(AveragePrecisionAccumulatorTest, CurveThresholdsAreProbabilities) {
