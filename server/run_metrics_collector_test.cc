@@ -65,7 +65,7 @@ TEST(RunMetricsCollectorTest, ExportsEveryRunSeries) {
         "\"0\"} 30",
         "focalmetrics_class_weight{run=\"r1\",split=\"train\",class=\"2\"}",
         "focalmetrics_recommendation_info{run=\"r1\",split=\"train\",loss="
-        "\"class_balanced_focal\",gamma=\"0\"} 1"}) {
+        "\"focal\",gamma=\"0\"} 1"}) {
     EXPECT_THAT(text, HasSubstr(series));
   }
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/losses/class_weights.h"
 
 namespace focalmetrics {
 namespace {
@@ -25,6 +26,18 @@ bool IsFocal(const LossSpec& spec) {
 
 std::string Name(const LossSpec& spec) {
   return spec.name.empty() ? DefaultLossName(spec.kind) : spec.name;
+}
+
+// Multiclass FOCAL's per-class alpha for `counts`: Cui 2019's effective-number
+// weights, normalised to sum to C, so that the loss is CLASS_BALANCED_FOCAL's
+// with the same counts (DESIGN.md's table names FOCAL; multiclass focal takes
+// its alpha per class).
+std::vector<double> ClassBalancedAlpha(const std::vector<int64_t>& counts) {
+  absl::StatusOr<std::vector<double>> weights = ClassWeightsFromCounts(
+      counts, WeightScheme::kEffectiveNumber, kDefaultEffectiveNumberBeta);
+  // Counts of a run are never negative nor empty here.
+  return weights.ok() ? *std::move(weights)
+                      : std::vector<double>(counts.size(), 1.0);
 }
 
 double Gamma(const LossSpec& spec) {
@@ -108,9 +121,9 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
                               "): plain cross-entropy");
   } else if (r <= kMild) {
     if (multiclass) {
-      out.loss = {.kind = LossKind::kClassBalancedFocal,
+      out.loss = {.kind = LossKind::kFocal,
                   .gamma = 0.0,
-                  .samples_per_class = profile.class_counts};
+                  .class_alpha = ClassBalancedAlpha(profile.class_counts)};
     } else {
       // Weight positives by the negatives' share: alpha-balanced CE.
       const double positives = static_cast<double>(profile.class_counts[0]);
@@ -120,7 +133,10 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
     }
     out.reason =
         absl::StrCat("mild imbalance (", Ratio(r),
-                     "): class-weighted cross-entropy (focal with gamma 0)");
+                     "): class-weighted cross-entropy (focal with gamma 0 and ",
+                     multiclass ? "class-balanced class_alpha"
+                                : "alpha the negatives' share",
+                     ")");
   } else {
     const double gamma = r > kExtreme    ? 5.0
                          : r > kHigh     ? 3.0
@@ -131,17 +147,17 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
                          : r > kModerate ? "focal default"
                                          : "mild_imbalance";
     if (multiclass) {
-      out.loss = {.kind = LossKind::kClassBalancedFocal,
+      out.loss = {.kind = LossKind::kFocal,
                   .gamma = gamma,
-                  .samples_per_class = profile.class_counts};
+                  .class_alpha = ClassBalancedAlpha(profile.class_counts)};
     } else {
       out.loss = {.kind = LossKind::kFocal, .alpha = 0.25, .gamma = gamma};
     }
-    out.reason =
-        absl::StrCat(r > kHigh ? "extreme" : "strong", " imbalance (", Ratio(r),
-                     "): ", multiclass ? "class-balanced focal" : "focal",
-                     " loss with gamma ", gamma, " (", preset, ")",
-                     multiclass ? "" : " and alpha 0.25");
+    out.reason = absl::StrCat(
+        r > kHigh ? "extreme" : "strong", " imbalance (", Ratio(r),
+        "): focal loss with gamma ", gamma, " (", preset, ") and ",
+        multiclass ? "class-balanced class_alpha (effective number, beta 0.999)"
+                   : "alpha 0.25");
   }
 
   for (const LossSpec& spec : losses_in_use) {

@@ -1,5 +1,8 @@
 #include "core/run/recommendation.h"
 
+#include <cmath>
+#include <vector>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -24,9 +27,19 @@ TEST(RecommendLossTest, FollowsTheDecisionTable) {
 
   const LossRecommendation mild =
       RecommendLoss(Multiclass({800, 100, 200}), {});
-  EXPECT_EQ(mild.loss.kind, LossKind::kClassBalancedFocal);
+  EXPECT_EQ(mild.loss.kind, LossKind::kFocal);
   EXPECT_EQ(mild.loss.gamma, 0.0);  // Class-weighted cross-entropy.
-  EXPECT_EQ(mild.loss.samples_per_class, (std::vector<int64_t>{800, 100, 200}));
+  // Effective-number weights of (800, 100, 200), beta 0.999, sum 3.
+  std::vector<double> expected;
+  for (const int n : {800, 100, 200}) {
+    expected.push_back((1 - 0.999) / (1 - std::pow(0.999, n)));
+  }
+  const double total = expected[0] + expected[1] + expected[2];
+  ASSERT_EQ(mild.loss.class_alpha.size(), 3u);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(mild.loss.class_alpha[c], 3 * expected[c] / total, 1e-12);
+  }
+  EXPECT_GT(mild.loss.class_alpha[1], mild.loss.class_alpha[0]);
   EXPECT_DOUBLE_EQ(mild.imbalance_ratio, 8.0);
 
   const LossRecommendation binary_mild = RecommendLoss(Binary(100, 500), {});
@@ -42,8 +55,11 @@ TEST(RecommendLossTest, FollowsTheDecisionTable) {
   EXPECT_EQ(RecommendLoss(Binary(10, 500), {}).loss.gamma, 1.0);
   EXPECT_EQ(RecommendLoss(Binary(10, 50000), {}).loss.gamma, 3.0);
   EXPECT_EQ(RecommendLoss(Binary(1, 50000), {}).loss.gamma, 5.0);
-  EXPECT_EQ(RecommendLoss(Multiclass({5, 50000}), {}).loss.kind,
-            LossKind::kClassBalancedFocal);
+  const LossRecommendation extreme = RecommendLoss(Multiclass({5, 50000}), {});
+  EXPECT_EQ(extreme.loss.kind, LossKind::kFocal);
+  EXPECT_EQ(extreme.loss.gamma, 3.0);  // 10000:1 is not above 10000:1
+  ASSERT_EQ(extreme.loss.class_alpha.size(), 2u);
+  EXPECT_GT(extreme.loss.class_alpha[0], 1.9);  // the rare class
 
   ImbalanceProfile multilabel{.task = Task::kMultilabel,
                               .class_counts = {5, 50},

@@ -152,7 +152,8 @@ def test_recommend_prints_the_servers_loss_reason_and_warnings(
     spec = json.loads(spec_line[len("recommended loss: "):])
     assert spec["kind"] == pb.LossKind.Name(
         recommendation.loss.kind)[len("LOSS_KIND_"):].lower()
-    assert spec["samples_per_class"] == list(recommendation.loss.samples_per_class)
+    assert spec["class_alpha"] == pytest.approx(list(recommendation.loss.class_alpha))
+    assert len(spec["class_alpha"]) == 4  # one per class of the run
     assert f"reason: {recommendation.reason}" in result.stdout
     assert recommendation.warnings
     for warning in recommendation.warnings:

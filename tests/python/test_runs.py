@@ -209,7 +209,8 @@ def test_reports_weigh_class_balanced_focal_by_the_run_counts_so_far(
 
 @pytest.mark.parametrize("kind,expected_loss,expected_gamma", [
     ("balanced", "LOSS_KIND_CROSS_ENTROPY", None),
-    ("mild", "LOSS_KIND_CLASS_BALANCED_FOCAL", 0.0),
+    ("mild", "LOSS_KIND_FOCAL", 0.0),
+    ("strong_multiclass", "LOSS_KIND_FOCAL", 2.0),
     ("strong_binary", "LOSS_KIND_FOCAL", 2.0),
     ("extreme_binary", "LOSS_KIND_FOCAL", 3.0),
     ("multilabel", "LOSS_KIND_ASYMMETRIC", None),
@@ -221,8 +222,9 @@ def test_recommendation_follows_the_decision_table(client: focalmetrics.Client, 
                                                    expected_gamma: Any) -> None:
     rng = np.random.default_rng(0)
     run = f"recommend-{kind}"
-    if kind in ("balanced", "mild"):
-        counts = [100, 100, 100] if kind == "balanced" else [500, 100, 60]
+    if kind in ("balanced", "mild", "strong_multiclass"):
+        counts = {"balanced": [100, 100, 100], "mild": [500, 100, 60],
+                  "strong_multiclass": [3000, 100, 20]}[kind]
         labels = np.repeat(np.arange(3), counts)
         client.report(run, rng.normal(size=(len(labels), 3)).astype(np.float32), labels,
                       task="multiclass", worker="w", seq=1, losses=["focal"])
@@ -250,6 +252,10 @@ def test_recommendation_follows_the_decision_table(client: focalmetrics.Client, 
     if expected_gamma is not None:
         assert recommendation.loss.gamma == expected_gamma
     assert recommendation.reason
+    if kind in ("mild", "strong_multiclass"):
+        # Multiclass focal's alpha per class: the run's class-balanced weights.
+        np.testing.assert_allclose(recommendation.loss.class_alpha,
+                                   client.class_weights(run).weights, rtol=1e-6)
     if kind == "balanced":
         assert any("on balanced data" in w for w in recommendation.warnings)
     if kind == "strong_binary":
