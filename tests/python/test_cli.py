@@ -264,6 +264,19 @@ def test_explain_shows_the_focal_factor_and_the_batch_shares() -> None:
         in result.stdout
 
 
+def test_explain_takes_a_gamma_preset() -> None:
+    by_name = focalmetrics_cli("unused:1", "explain", "--gamma", "extreme_imbalance")
+    by_number = focalmetrics_cli("unused:1", "explain", "--gamma", "5")
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout == by_number.stdout
+    factor = {row[0]: row[3] for row in table_rows(by_name.stdout, "p_t")}["0.9"]
+    assert float(factor) == pytest.approx(0.1 ** 5, rel=1e-3)  # (1 - p_t)^5
+    wrong = focalmetrics_cli("unused:1", "explain", "--gamma", "huge")
+    assert wrong.returncode == 2
+    assert "--gamma: 'huge' is neither a number nor a preset" in wrong.stderr
+    assert "medical_rare_disease = 3" in wrong.stderr
+
+
 def test_unknown_run_is_a_server_error_naming_the_run(server: RunningServer) -> None:
     result = focalmetrics_cli(server.target, "metrics", "no-such-run")
     assert result.returncode == 1

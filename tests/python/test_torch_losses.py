@@ -245,6 +245,27 @@ def test_invalid_parameters_are_refused() -> None:
         ClassBalancedFocalLoss([1, 2, 3])(torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
 
 
+def test_gamma_presets_are_design_values(client: focalmetrics.Client) -> None:
+    """DESIGN.md's presets by name, in the torch modules and in loss specs sent
+    to the server: the same loss as the number."""
+    assert dict(focalmetrics.GAMMA_PRESETS) == {
+        "extreme_imbalance": 5.0, "object_detection": 2.0, "medical_rare_disease": 3.0,
+        "mild_imbalance": 1.0, "no_imbalance": 0.0}
+    x = torch.randn(64, 5, dtype=torch.float64)
+    t = torch.randint(0, 5, (64,))
+    by_name = FocalLoss(gamma="medical_rare_disease", task="multiclass")
+    assert by_name.gamma == 3.0
+    assert torch.equal(by_name(x, t), FocalLoss(gamma=3.0, task="multiclass")(x, t))
+    assert AsymmetricLoss(gamma_pos="no_imbalance", gamma_neg="EXTREME_IMBALANCE").gamma_neg == 5
+    served = client.compute_loss(x.numpy(), t.numpy(), task="multiclass",
+                                 losses=[{"kind": "focal", "gamma": "extreme_imbalance",
+                                          "name": "preset"},
+                                         {"kind": "focal", "gamma": 5}])
+    assert served["preset"].value == served["focal"].value
+    with pytest.raises(ValueError, match="'huge' is neither a number nor a preset"):
+        FocalLoss(gamma="huge")
+
+
 def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, focalmetrics; sys.exit('torch' in sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True,

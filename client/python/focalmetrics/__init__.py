@@ -6,8 +6,9 @@
     print(float(values["focal"]))
 """
 
+from focalmetrics._presets import GAMMA_PRESETS
 from focalmetrics.client import Client, FocalMetricsError, LossResult
 from focalmetrics.reporter import Reporter, ReporterError, ReporterStats
 
-__all__ = ["Client", "FocalMetricsError", "LossResult", "Reporter", "ReporterError",
-           "ReporterStats"]
+__all__ = ["GAMMA_PRESETS", "Client", "FocalMetricsError", "LossResult", "Reporter",
+           "ReporterError", "ReporterStats"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence, Union
 
+from focalmetrics._presets import gamma_value
 from focalmetrics._proto import pb
 
 LossLike = Union[str, Mapping[str, Any], "pb.LossSpec"]
 
+_GAMMA_KEYS = ("gamma", "gamma_pos", "gamma_neg")
 _FLOAT_PARAMETERS = ("alpha", "gamma", "beta", "gamma_pos", "gamma_neg", "clip",
                      "ohem_ratio", "smooth_l1_beta")
 
@@ -44,7 +46,8 @@ def loss_spec(loss: LossLike) -> pb.LossSpec:
         spec.name = fields.pop("name")
     for key in _FLOAT_PARAMETERS:
         if key in fields:
-            setattr(spec, key, float(fields.pop(key)))
+            value = fields.pop(key)
+            setattr(spec, key, gamma_value(value, key) if key in _GAMMA_KEYS else float(value))
     if "class_alpha" in fields:
         spec.class_alpha.extend(float(a) for a in fields.pop("class_alpha"))
     if "samples_per_class" in fields:

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, Sequence, TextIO
 import grpc
 import numpy as np
 
+from focalmetrics._presets import GAMMA_PRESETS, gamma_value
 from focalmetrics._proto import pb
 from focalmetrics._specs import loss_spec
 from focalmetrics.client import Client, FocalMetricsError
@@ -498,6 +499,14 @@ def write_gradients(out: str, gradients: dict[str, np.ndarray]) -> list[tuple[st
     return written
 
 
+def _gamma_argument(text: str) -> float:
+    """--gamma: a number or a preset name (focalmetrics.GAMMA_PRESETS)."""
+    try:
+        return gamma_value(text, "--gamma")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     gamma, alpha, digits = args.gamma, args.alpha, args.digits
     if gamma < 0:
@@ -688,7 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", cmd_explain,
         "Compare focal loss and cross-entropy on easy and hard examples (no server needed).",
         "focalmetrics explain --gamma 2 --alpha 0.25")
-    sub.add_argument("--gamma", type=float, default=2.0, help="focusing exponent (default: 2)")
+    sub.add_argument("--gamma", type=_gamma_argument, default=2.0,
+                     help="focusing exponent, or a preset: " +
+                          ", ".join(f"{k} ({v:g})" for k, v in GAMMA_PRESETS.items()) +
+                          " (default: 2)")
     sub.add_argument("--alpha", type=float, help="also show the alpha-weighted focal loss")
     sub.add_argument("--pt", type=float, nargs="+", default=[0.99, 0.9, 0.6, 0.4, 0.1],
                      help="p_t values of the table (default: 0.99 0.9 0.6 0.4 0.1)")

@@ -23,12 +23,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from focalmetrics._presets import gamma_value
 
 __all__ = [
     "AsymmetricLoss",
@@ -75,8 +77,9 @@ def _in_range(value: float, what: str, low: float, high: float,
     return v
 
 
-def _gamma(value: float, what: str = "gamma") -> float:
-    return _in_range(value, what, 0.0, math.inf, high_open=True)
+def _gamma(value: Union[float, str], what: str = "gamma") -> float:
+    """A number, or a preset name (focalmetrics.GAMMA_PRESETS)."""
+    return _in_range(gamma_value(value, what), what, 0.0, math.inf, high_open=True)
 
 
 def _alpha(value: float) -> float:
