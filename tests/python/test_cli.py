@@ -20,7 +20,7 @@ PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.execu
 RUN = "cli-run"
 # Reported class counts; class 3 never occurs, so its AP is undefined.
 POSITIVES = [150, 60, 30, 0]
-COMMANDS = ["runs", "metrics", "weights", "recommend", "pr-curve", "loss", "explain"]
+COMMANDS = ["runs", "delete", "metrics", "weights", "recommend", "pr-curve", "loss", "explain"]
 
 
 def focalmetrics_cli(target: str, *args: str, module: str = "focalmetrics"
@@ -275,6 +275,24 @@ def test_explain_takes_a_gamma_preset() -> None:
     assert wrong.returncode == 2
     assert "--gamma: 'huge' is neither a number nor a preset" in wrong.stderr
     assert "medical_rare_disease = 3" in wrong.stderr
+
+
+def test_delete_removes_a_run_and_says_when_there_is_none(
+        server: RunningServer, client: focalmetrics.Client) -> None:
+    for split in ("train", "val"):
+        client.report("to-delete", np.zeros(2, np.float32), np.array([1, 0], np.float32),
+                      task="binary", worker="w", seq=1, split=split)
+    one = focalmetrics_cli(server.target, "delete", "to-delete", "--split", "val")
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.strip() == "deleted split 'val' of run 'to-delete' (1 split)"
+    assert {(r.run, r.split) for r in client.list_runs()} >= {("to-delete", "train")}
+    assert ("to-delete", "val") not in {(r.run, r.split) for r in client.list_runs()}
+    rest = focalmetrics_cli(server.target, "delete", "to-delete")
+    assert rest.returncode == 0 and "(1 split)" in rest.stdout
+    assert "to-delete" not in {r.run for r in client.list_runs()}
+    again = focalmetrics_cli(server.target, "delete", "to-delete")
+    assert again.returncode == 1
+    assert f"no run 'to-delete' on {server.target}" in again.stderr
 
 
 def test_unknown_run_is_a_server_error_naming_the_run(server: RunningServer) -> None:

@@ -455,20 +455,31 @@ def test_dockerfile_build_packages_come_from_install_deps():
     assert build and build <= listed, build - listed
 
 
-def test_dockerfile_runtime_packages_cover_the_server_libraries():
-    """Every library the built server needs is in a runtime-stage package.
+IMAGE_BINARIES = ("server/focalmetrics-server", "client/cpp/focalmetrics-loadgen",
+                  "client/cpp/focalmetrics-shard")
+
+
+def test_dockerfile_ships_the_server_and_the_tools():
+    copies = " ".join(r for w, r in _stages()[-1]["instructions"] if w == "COPY")
+    for binary in IMAGE_BINARIES:
+        assert f"/build/{binary}" in copies, binary
+
+
+@pytest.mark.parametrize("binary", IMAGE_BINARIES)
+def test_dockerfile_runtime_packages_cover_the_libraries(binary: str):
+    """Every library a binary of the image needs is in a runtime-stage package.
 
     The direct NEEDED entries of the locally built binary (same Debian 12
     packages as the image) are mapped to their Debian packages with dpkg.
     """
-    server = Path(os.environ.get("FM_BUILD_DIR", REPO / "build")) / "server" / "focalmetrics-server"
-    if not server.is_absolute():
-        server = REPO / server
+    path = Path(os.environ.get("FM_BUILD_DIR", REPO / "build")) / binary
+    if not path.is_absolute():
+        path = REPO / path
     readelf = shutil.which("readelf")
-    if not server.exists() or not readelf:
-        pytest.fail("needs build/server/focalmetrics-server (bash scripts/build.sh) and readelf "
+    if not path.exists() or not readelf:
+        pytest.fail(f"needs build/{binary} (bash scripts/build.sh) and readelf "
                     "(binutils, installed with g++)")
-    dynamic = subprocess.run([readelf, "-d", str(server)], capture_output=True, text=True,
+    dynamic = subprocess.run([readelf, "-d", str(path)], capture_output=True, text=True,
                              check=True).stdout
     needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic)
     assert needed

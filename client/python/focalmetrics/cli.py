@@ -6,7 +6,8 @@ explainer that needs no server.
     python -m focalmetrics explain --gamma 2
 
 Exit codes: 0 success, 1 the server refused or failed the call (its message,
-which names the field, is printed), 2 a usage error.
+which names the field, is printed) or `delete` found no such run, 2 a usage
+error.
 """
 
 from __future__ import annotations
@@ -161,6 +162,17 @@ def cmd_runs(args: argparse.Namespace) -> int:
     rows = [[r.run, r.split, enum_name(pb.Task, "TASK_", r.task), str(r.epoch), str(r.samples)]
             for r in runs]
     print(table(["run", "split", "task", "epoch", "samples"], rows, "lllrr"))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    with connect(args) as client:
+        deleted = client.delete_run(args.run, split=args.split)
+    what = f"split '{args.split}' of run '{args.run}'" if args.split else f"run '{args.run}'"
+    if deleted == 0:
+        print(f"no {what} on {args.target}", file=sys.stderr)
+        return 1
+    print(f"deleted {what} ({deleted} split{'s' if deleted != 1 else ''})")
     return 0
 
 
@@ -639,6 +651,12 @@ def build_parser() -> argparse.ArgumentParser:
     command = functools.partial(add_command, commands, common)
 
     command("runs", cmd_runs, "List the runs the server holds.", "focalmetrics runs")
+
+    sub = command("delete", cmd_delete,
+                  "Delete a run (every split, or one) and its state on the server.",
+                  "focalmetrics delete loadtest --split val")
+    sub.add_argument("run", help="run id")
+    sub.add_argument("--split", default="", help="only this split (default: every split)")
 
     sub = command("metrics", cmd_metrics,
                   "Show a run's counts, losses, PR-AUC and per-class statistics.",
