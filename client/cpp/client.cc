@@ -1,8 +1,10 @@
 #include "client/cpp/client.h"
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "grpcpp/create_channel.h"
@@ -27,11 +29,23 @@ v1::Tensor MakeTensor(absl::Span<const T> values,
   return tensor;
 }
 
-// Calls a unary RPC and returns its response or its status.
+// Sets the deadline `timeout` from now; none when it is infinite.
+void SetTimeout(grpc::ClientContext& context, absl::Duration timeout) {
+  if (timeout == absl::InfiniteDuration()) return;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       absl::ToChronoMilliseconds(timeout));
+}
+
+// Calls a unary RPC and returns its response or its status. A request that
+// names a run sends it as kRunMetadataKey, for routers that shard by run.
 template <typename Response, typename Request, typename Method>
 absl::StatusOr<Response> Call(v1::FocalMetrics::Stub* stub, Method method,
                               std::unique_ptr<grpc::ClientContext> context,
                               const Request& request) {
+  if constexpr (requires { request.run(); }) {
+    if (!request.run().empty())
+      context->AddMetadata(kRunMetadataKey, request.run());
+  }
   Response response;
   const grpc::Status status =
       (stub->*method)(context.get(), request, &response);
@@ -80,7 +94,9 @@ absl::Status ReportStream::Finish() {
 std::unique_ptr<Client> Client::Create(const std::string& target,
                                        ClientOptions options) {
   grpc::ChannelArguments arguments;
-  const int max_bytes = options.max_message_mb * 1024 * 1024;
+  const int max_bytes = static_cast<int>(
+      std::clamp<int64_t>(int64_t{options.max_message_mb} * 1024 * 1024, 0,
+                          std::numeric_limits<int>::max()));
   arguments.SetMaxSendMessageSize(max_bytes);
   arguments.SetMaxReceiveMessageSize(max_bytes);
   return std::make_unique<Client>(
@@ -94,8 +110,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
 
 std::unique_ptr<grpc::ClientContext> Client::UnaryContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() +
-                        absl::ToChronoMilliseconds(options_.timeout));
+  SetTimeout(*context, options_.timeout);
   return context;
 }
 
@@ -108,10 +123,8 @@ absl::StatusOr<v1::ComputeLossResponse> Client::ComputeLoss(
 
 absl::StatusOr<v1::ReportAck> Client::Report(
     const v1::ReportRequest& request) const {
-  auto context = UnaryContext();
-  context->AddMetadata(kRunMetadataKey, request.run());
   return Call<v1::ReportAck>(stub_.get(), &v1::FocalMetrics::Stub::Report,
-                             std::move(context), request);
+                             UnaryContext(), request);
 }
 
 absl::StatusOr<v1::RunMetrics> Client::GetMetrics(
@@ -147,8 +160,9 @@ absl::StatusOr<v1::DeleteRunResponse> Client::DeleteRun(
 }
 
 std::unique_ptr<ReportStream> Client::OpenReportStream(
-    const std::string& run) const {
+    const std::string& run, absl::Duration deadline) const {
   auto context = std::make_unique<grpc::ClientContext>();
+  SetTimeout(*context, deadline);
   context->AddMetadata(kRunMetadataKey, run);
   return std::make_unique<ReportStream>(std::move(context), stub_.get());
 }

@@ -1,7 +1,8 @@
 // A typed C++ client of focalmetrics.v1.FocalMetrics: every unary RPC as a
 // call returning absl::StatusOr (gRPC codes and messages kept as they are, so
 // an error still names the offending field), tensors built from spans, and
-// ReportStream for StreamReports. The load generator is built on it.
+// ReportStream for StreamReports. Every call that names a run sends it as
+// kRunMetadataKey. The load generator is built on it.
 //
 //   auto client = focalmetrics::Client::Create("localhost:50051");
 //   absl::StatusOr<v1::RunMetrics> metrics = client->GetMetrics(request);
@@ -30,9 +31,10 @@ namespace focalmetrics {
 inline constexpr char kRunMetadataKey[] = "x-focalmetrics-run";
 
 struct ClientOptions {
-  // Deadline of each unary call.
+  // Deadline of each unary call; absl::InfiniteDuration() for none.
   absl::Duration timeout = absl::Seconds(30);
-  // Largest message sent or received; the server's --max_message_mb bounds
+  // Largest message sent or received (Create only: a channel given to the
+  // constructor keeps its own limits); the server's --max_message_mb bounds
   // what it accepts.
   int max_message_mb = 64;
 };
@@ -104,9 +106,11 @@ class Client {
   absl::StatusOr<v1::DeleteRunResponse> DeleteRun(
       const v1::DeleteRunRequest& request) const;
 
-  // Opens StreamReports for batches of `run` (sent as kRunMetadataKey). No
-  // deadline: a stream lives as long as its reporter.
-  std::unique_ptr<ReportStream> OpenReportStream(const std::string& run) const;
+  // Opens StreamReports for batches of `run` (sent as kRunMetadataKey). By
+  // default no deadline: a stream lives as long as its reporter.
+  std::unique_ptr<ReportStream> OpenReportStream(
+      const std::string& run,
+      absl::Duration deadline = absl::InfiniteDuration()) const;
 
  private:
   std::unique_ptr<grpc::ClientContext> UnaryContext() const;

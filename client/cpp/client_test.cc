@@ -1,11 +1,12 @@
 #include "client/cpp/client.h"
 
 #include <cmath>
-#include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "client/cpp/synthetic_task.h"
 #include "core/ap/exact_average_precision.h"
 #include "gmock/gmock.h"
@@ -224,6 +225,134 @@ TEST_F(ClientTest, ErrorsArriveAsStatusesNamingTheField) {
   EXPECT_FALSE(accepted->has_error());
   EXPECT_FALSE(stream->Read().has_value());
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+// Answers every RPC with an empty OK and records the run metadata it got.
+class RecordingService final : public v1::FocalMetrics::Service {
+ public:
+  grpc::Status ComputeLoss(grpc::ServerContext* context,
+                           const v1::ComputeLossRequest*,
+                           v1::ComputeLossResponse*) override {
+    return Record("ComputeLoss", context);
+  }
+  grpc::Status Report(grpc::ServerContext* context, const v1::ReportRequest*,
+                      v1::ReportAck*) override {
+    return Record("Report", context);
+  }
+  grpc::Status StreamReports(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::ReportAck, v1::ReportRequest>*) override {
+    return Record("StreamReports", context);
+  }
+  grpc::Status GetMetrics(grpc::ServerContext* context,
+                          const v1::GetMetricsRequest*,
+                          v1::RunMetrics*) override {
+    return Record("GetMetrics", context);
+  }
+  grpc::Status GetClassWeights(grpc::ServerContext* context,
+                               const v1::GetClassWeightsRequest*,
+                               v1::ClassWeights*) override {
+    return Record("GetClassWeights", context);
+  }
+  grpc::Status GetPrecisionRecallCurve(
+      grpc::ServerContext* context, const v1::GetPrecisionRecallCurveRequest*,
+      v1::PrecisionRecallCurve*) override {
+    return Record("GetPrecisionRecallCurve", context);
+  }
+  grpc::Status ListRuns(grpc::ServerContext* context,
+                        const v1::ListRunsRequest*,
+                        v1::ListRunsResponse*) override {
+    return Record("ListRuns", context);
+  }
+  grpc::Status DeleteRun(grpc::ServerContext* context,
+                         const v1::DeleteRunRequest*,
+                         v1::DeleteRunResponse*) override {
+    return Record("DeleteRun", context);
+  }
+
+  std::map<std::string, std::string> runs() {
+    absl::MutexLock lock(&mu_);
+    return runs_;
+  }
+
+ private:
+  grpc::Status Record(const std::string& method, grpc::ServerContext* context) {
+    const auto it = context->client_metadata().find(kRunMetadataKey);
+    absl::MutexLock lock(&mu_);
+    runs_[method] = it == context->client_metadata().end()
+                        ? "(none)"
+                        : std::string(it->second.data(), it->second.size());
+    return grpc::Status::OK;
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, std::string> runs_;  // Guarded by mu_
+};
+
+// Routers that shard by run (docs/deploy.md) see the run on every call that
+// names one.
+TEST(ClientMetadataTest, EveryCallNamingARunSendsIt) {
+  RecordingService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  const auto client = Client::Create("127.0.0.1:" + std::to_string(port));
+
+  v1::ComputeLossRequest compute;
+  compute.set_run("r-compute");
+  EXPECT_TRUE(client->ComputeLoss(compute).ok());
+  v1::ReportRequest report;
+  report.set_run("r-report");
+  EXPECT_TRUE(client->Report(report).ok());
+  v1::GetMetricsRequest metrics;
+  metrics.set_run("r-metrics");
+  EXPECT_TRUE(client->GetMetrics(metrics).ok());
+  v1::GetClassWeightsRequest weights;
+  weights.set_run("r-weights");
+  EXPECT_TRUE(client->GetClassWeights(weights).ok());
+  v1::GetPrecisionRecallCurveRequest curve;
+  curve.set_run("r-curve");
+  EXPECT_TRUE(client->GetPrecisionRecallCurve(curve).ok());
+  v1::DeleteRunRequest remove;
+  remove.set_run("r-delete");
+  EXPECT_TRUE(client->DeleteRun(remove).ok());
+  EXPECT_TRUE(client->ListRuns({}).ok());
+  std::unique_ptr<ReportStream> stream = client->OpenReportStream("r-stream");
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read().has_value());
+  EXPECT_TRUE(stream->Finish().ok());
+  server->Shutdown();
+
+  EXPECT_EQ(service.runs(), (std::map<std::string, std::string>{
+                                {"ComputeLoss", "r-compute"},
+                                {"Report", "r-report"},
+                                {"GetMetrics", "r-metrics"},
+                                {"GetClassWeights", "r-weights"},
+                                {"GetPrecisionRecallCurve", "r-curve"},
+                                {"DeleteRun", "r-delete"},
+                                {"ListRuns", "(none)"},
+                                {"StreamReports", "r-stream"},
+                            }));
+}
+
+TEST(ClientOptionsTest, AnInfiniteTimeoutMeansNoDeadline) {
+  RecordingService service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.RegisterService(&service);
+  const std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  const auto client =
+      Client::Create("127.0.0.1:" + std::to_string(port),
+                     {.timeout = absl::InfiniteDuration(),
+                      .max_message_mb = 100000});  // clamped, not overflowed
+  EXPECT_TRUE(client->ListRuns({}).ok());
+  server->Shutdown();
 }
 
 }  // namespace

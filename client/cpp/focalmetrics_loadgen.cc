@@ -3,9 +3,11 @@
 // into one run over its own StreamReports call, keeping at most --window
 // batches unacknowledged, and the tool prints throughput, ack latency and the
 // run's metrics as the server computed them. Exits 0 when every batch was
-// acknowledged without error, 1 otherwise, 2 on bad flags. It does not retry:
-// a broken stream is counted and reported, since that is what a load test
-// is for (the Python Reporter is the client that resends).
+// applied, 1 otherwise (an error ack, a duplicate: the run already had that
+// (worker, seq), so use a fresh --run; a broken or expired stream), 2 on bad
+// flags. It does not retry: a broken stream is counted and reported, since
+// that is what a load test is for (the Python Reporter is the client that
+// resends).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -46,12 +48,18 @@ ABSL_FLAG(std::string, losses, "focal",
           "focal,class_balanced_focal); empty for none.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of worker 0; worker i uses seed + i.");
 ABSL_FLAG(bool, json, false, "Print one JSON object instead of the report.");
+ABSL_FLAG(absl::Duration, deadline, absl::Minutes(10),
+          "Deadline of each worker's stream and of the final GetMetrics "
+          "(\"inf\" for none): a server that stops acknowledging fails the "
+          "run instead of hanging it.");
 
 namespace focalmetrics {
 namespace {
 
 struct WorkerResult {
-  int64_t acked = 0;
+  int64_t sent = 0;
+  int64_t acked = 0;       // applied
+  int64_t duplicates = 0;  // the run already had the (worker, seq)
   int64_t errors = 0;
   int64_t request_bytes = 0;
   std::vector<double> latencies_ms;
@@ -92,7 +100,8 @@ WorkerResult RunWorker(const Client& client, int32_t worker, SyntheticTask task,
   const std::string run = absl::GetFlag(FLAGS_run);
   const int64_t batches = absl::GetFlag(FLAGS_batches);
   const int64_t batch_size = absl::GetFlag(FLAGS_batch_size);
-  std::unique_ptr<ReportStream> stream = client.OpenReportStream(run);
+  std::unique_ptr<ReportStream> stream =
+      client.OpenReportStream(run, absl::GetFlag(FLAGS_deadline));
   Window window(absl::GetFlag(FLAGS_window));
   std::vector<absl::Time> sent_at(static_cast<size_t>(batches) + 1);
   absl::Mutex sent_mu;
@@ -109,7 +118,16 @@ WorkerResult RunWorker(const Client& client, int32_t worker, SyntheticTask task,
       result.latencies_ms.push_back(
           absl::ToDoubleMilliseconds(absl::Now() - sent));
       if (ack->has_error()) {
-        if (result.errors++ == 0) result.first_error = ack->error().message();
+        if (result.errors++ == 0 && result.first_error.empty()) {
+          result.first_error = ack->error().message();
+        }
+      } else if (ack->duplicate()) {
+        if (result.duplicates++ == 0 && result.first_error.empty()) {
+          result.first_error = absl::StrCat(
+              "batch seq ", ack->seq(), " of worker loadgen-", worker,
+              " is a duplicate: run '", run,
+              "' already has it; use a fresh --run or delete this one");
+        }
       } else {
         ++result.acked;
       }
@@ -133,6 +151,7 @@ WorkerResult RunWorker(const Client& client, int32_t worker, SyntheticTask task,
       sent_at[seq] = absl::Now();
     }
     if (!stream->Write(request)) break;
+    ++result.sent;
     result.request_bytes += static_cast<int64_t>(request.ByteSizeLong());
   }
   stream->WritesDone();
@@ -213,8 +232,8 @@ int Main() {
     tasks.push_back(*std::move(task));
   }
 
-  const std::unique_ptr<Client> client =
-      Client::Create(absl::GetFlag(FLAGS_target));
+  const std::unique_ptr<Client> client = Client::Create(
+      absl::GetFlag(FLAGS_target), {.timeout = absl::GetFlag(FLAGS_deadline)});
   std::vector<WorkerResult> results(static_cast<size_t>(workers));
   const absl::Time start = absl::Now();
   {
@@ -231,7 +250,9 @@ int Main() {
 
   WorkerResult total;
   for (WorkerResult& result : results) {
+    total.sent += result.sent;
     total.acked += result.acked;
+    total.duplicates += result.duplicates;
     total.errors += result.errors;
     total.request_bytes += result.request_bytes;
     total.latencies_ms.insert(total.latencies_ms.end(),
@@ -248,19 +269,21 @@ int Main() {
   metrics_request.set_split(absl::GetFlag(FLAGS_split));
   const absl::StatusOr<v1::RunMetrics> metrics =
       client->GetMetrics(metrics_request);
-  const bool ok = total.acked == expected && total.errors == 0 && metrics.ok();
+  const bool ok = total.acked == expected && metrics.ok();
   if (!metrics.ok() && total.first_error.empty()) {
     total.first_error = metrics.status().ToString();
   }
 
   if (absl::GetFlag(FLAGS_json)) {
     std::string json = absl::StrFormat(
-        "{\"workers\": %d, \"batches_sent\": %d, \"batches_acked\": %d, "
-        "\"errors\": %d, \"seconds\": %.6f, \"batches_per_second\": %.3f, "
+        "{\"workers\": %d, \"batches_planned\": %d, \"batches_sent\": %d, "
+        "\"batches_acked\": %d, \"duplicates\": %d, \"errors\": %d, "
+        "\"seconds\": %.6f, \"batches_per_second\": %.3f, "
         "\"samples_per_second\": %.3f, \"request_mib_per_second\": %.3f, "
         "\"ack_latency_ms_p50\": %.3f, \"ack_latency_ms_p99\": %.3f",
-        workers, expected, total.acked, total.errors, seconds,
-        total.acked / seconds, total.acked * batch_size / seconds,
+        workers, expected, total.sent, total.acked, total.duplicates,
+        total.errors, seconds, total.acked / seconds,
+        total.acked * batch_size / seconds,
         total.request_bytes / 1048576.0 / seconds, p50, p99);
     if (metrics.ok()) {
       absl::StrAppendFormat(
@@ -279,12 +302,13 @@ int Main() {
   } else {
     std::cout << absl::StrFormat(
         "%d workers x %d batches of %d samples (%d classes, %.0f:1) in %.2f s\n"
-        "  acked %d/%d, errors %d\n"
+        "  sent %d, applied %d/%d, duplicates %d, errors %d\n"
         "  %.1f batches/s, %.0f samples/s, %.1f MiB/s of requests\n"
         "  ack latency p50 %.2f ms, p99 %.2f ms\n",
         workers, batches, batch_size, absl::GetFlag(FLAGS_classes),
-        absl::GetFlag(FLAGS_imbalance), seconds, total.acked, expected,
-        total.errors, total.acked / seconds, total.acked * batch_size / seconds,
+        absl::GetFlag(FLAGS_imbalance), seconds, total.sent, total.acked,
+        expected, total.duplicates, total.errors, total.acked / seconds,
+        total.acked * batch_size / seconds,
         total.request_bytes / 1048576.0 / seconds, p50, p99);
     if (metrics.ok()) {
       std::cout << absl::StrFormat(
