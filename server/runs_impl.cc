@@ -31,25 +31,6 @@ absl::StatusOr<WeightScheme> SchemeFromProto(int scheme) {
   }
 }
 
-// Class-balanced focal without explicit counts weighs classes by the run's
-// counts before this batch (DESIGN.md: "from the run's accumulated counts when
-// a run is named"). A run without counts yet, or with another class count
-// (which Apply then rejects with its own message), gives zeros: every n_c is
-// treated as 1, so the weights are equal.
-void FillRunCounts(const std::vector<int64_t>& run_counts, int64_t classes,
-                   std::vector<LossSpec>& specs) {
-  for (LossSpec& spec : specs) {
-    if (spec.kind != LossKind::kClassBalancedFocal ||
-        !spec.samples_per_class.empty()) {
-      continue;
-    }
-    spec.samples_per_class =
-        static_cast<int64_t>(run_counts.size()) == classes
-            ? run_counts
-            : std::vector<int64_t>(static_cast<size_t>(classes), 0);
-  }
-}
-
 }  // namespace
 
 absl::Status RunsImpl::Report(const v1::ReportRequest& request,
@@ -79,19 +60,20 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
   }
   FM_ASSIGN_OR_RETURN(const BatchView view, BatchFromProto(request.batch()));
   FM_ASSIGN_OR_RETURN(const PreparedBatch batch, PreparedBatch::Prepare(view));
-  FillRunCounts(
-      existing.ok() ? (*existing)->SamplesPerClass() : std::vector<int64_t>(),
-      batch.num_classes(), specs);
   // Everything that needs no run is checked before the run is created, so a
   // rejected first batch leaves no empty run behind.
-  FM_ASSIGN_OR_RETURN(PreparedReport report,
-                      RunState::Prepare({.worker = request.worker(),
-                                         .seq = request.seq(),
-                                         .step = request.step(),
-                                         .epoch = request.epoch(),
-                                         .batch = &batch,
-                                         .losses = std::move(specs)},
-                                        registry_->limits().run));
+  FM_ASSIGN_OR_RETURN(
+      PreparedReport report,
+      RunState::Prepare(
+          {.worker = request.worker(),
+           .seq = request.seq(),
+           .step = request.step(),
+           .epoch = request.epoch(),
+           .batch = &batch,
+           .losses = std::move(specs),
+           .run_class_counts = existing.ok() ? (*existing)->SamplesPerClass()
+                                             : std::vector<int64_t>()},
+          registry_->limits().run));
   FM_ASSIGN_OR_RETURN(const std::shared_ptr<RunState> state,
                       registry_->GetOrCreate(request.run(), request.split()));
   FM_ASSIGN_OR_RETURN(const ReportResult result,

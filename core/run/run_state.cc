@@ -149,7 +149,15 @@ absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
                         .losses = input.losses};
   absl::flat_hash_set<std::string> names;
   for (size_t i = 0; i < input.losses.size(); ++i) {
-    const LossSpec& spec = input.losses[i];
+    LossSpec spec = input.losses[i];
+    if (spec.kind == LossKind::kClassBalancedFocal &&
+        spec.samples_per_class.empty()) {
+      const int64_t classes = batch.num_classes();
+      spec.samples_per_class =
+          static_cast<int64_t>(input.run_class_counts.size()) == classes
+              ? input.run_class_counts
+              : std::vector<int64_t>(static_cast<size_t>(classes), 0);
+    }
     const std::string field = absl::StrCat("losses[", i, "]");
     FM_ASSIGN_OR_RETURN(const LossOutput output,
                         ComputeLoss(batch, spec, false, field));
@@ -167,7 +175,11 @@ absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
 }
 
 absl::StatusOr<ReportResult> RunState::Report(const ReportInput& input) {
-  FM_ASSIGN_OR_RETURN(PreparedReport report, Prepare(input, limits_));
+  ReportInput with_counts = input;
+  if (with_counts.run_class_counts.empty()) {
+    with_counts.run_class_counts = SamplesPerClass();
+  }
+  FM_ASSIGN_OR_RETURN(PreparedReport report, Prepare(with_counts, limits_));
   return Apply(std::move(report));
 }
 

@@ -54,6 +54,12 @@ struct ReportInput {
   int64_t epoch = 0;
   const PreparedBatch* batch = nullptr;
   std::vector<LossSpec> losses;
+  // The run's SamplesPerClass() when the batch is prepared (empty for a new
+  // run). CLASS_BALANCED_FOCAL without samples_per_class weighs classes by
+  // them (DESIGN.md: "from the run's accumulated counts when a run is
+  // named"); counts for another number of classes than the batch's (which
+  // Apply then rejects) count as zeros: n_c = 0 is 1, equal weights.
+  std::vector<int64_t> run_class_counts;
 };
 
 struct NamedLossValue {

@@ -230,6 +230,39 @@ TEST(RunStateTest, SwitchesToCertifiedBoundsPastTheMemoryBudget) {
   EXPECT_EQ(ap.positives, 400);
 }
 
+// CLASS_BALANCED_FOCAL without counts in a report weighs by the run's counts
+// before the batch; none yet (or another class count) means equal weights.
+TEST(RunStateTest, ClassBalancedFocalUsesTheRunCountsSoFar) {
+  const TestBatch batch =
+      Multiclass({2, 0, -1, 0, 1, 3, -2, 1, 0, 1, 0, 2}, {0, 1, 2, 2}, 3);
+  auto loss_with = [&](std::vector<int64_t> counts) {
+    LossSpec spec{.kind = LossKind::kClassBalancedFocal,
+                  .samples_per_class = std::move(counts)};
+    return ComputeLoss(*batch.prepared, spec, false, "losses[0]")->value;
+  };
+  auto prepared_loss = [&](std::vector<int64_t> run_counts) {
+    ReportInput input = Input("w", 1, batch);
+    input.losses = {{.kind = LossKind::kClassBalancedFocal}};
+    input.run_class_counts = std::move(run_counts);
+    const auto report = RunState::Prepare(input, RunLimits{});
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report->loss_values.at(0).value;
+  };
+  EXPECT_EQ(prepared_loss({}), loss_with({0, 0, 0}));
+  EXPECT_EQ(prepared_loss({300, 30, 3}), loss_with({300, 30, 3}));
+  EXPECT_NE(loss_with({300, 30, 3}), loss_with({0, 0, 0}));
+  EXPECT_EQ(prepared_loss({300, 30}), loss_with({0, 0, 0}));
+
+  // RunState::Report reads the counts itself.
+  RunState run("cb", "train", RunLimits{});
+  ASSERT_TRUE(run.Report(Input("w", 1, batch)).ok());  // counts 1, 1, 2
+  ReportInput second = Input("w", 2, batch);
+  second.losses = {{.kind = LossKind::kClassBalancedFocal}};
+  const auto result = run.Report(second);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->losses.at(0).value, loss_with({1, 1, 2}));
+}
+
 TEST(RunStateTest, CurveAndWeightsNeedData) {
   RunState state("r", "train", {});
   EXPECT_EQ(
