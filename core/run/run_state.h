@@ -152,8 +152,9 @@ struct PreparedReport {
   std::vector<double> probability_sum;
 };
 
-// Thread-safe; one mutex per run, held only to fold in an already computed
-// batch or to read.
+// Thread-safe; one mutex per run, held (exclusively, reads included: they may
+// fold staged AP samples) only to fold in an already computed batch or to
+// read.
 class RunState {
  public:
   RunState(std::string run, std::string split, RunLimits limits);
@@ -249,8 +250,10 @@ class RunState {
     std::vector<ClassAccumulator> classes;
     std::vector<AveragePrecisionAccumulator> average_precision;
   };
+  // Exclusive although const: computing AP folds the accumulators' staged
+  // samples (AveragePrecisionAccumulator), so readers may not share the lock.
   RunMetricsSnapshot Snapshot(const EpochState& epoch) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartEpoch(int64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   size_t ExactBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::vector<int64_t> SamplesPerClassLocked() const
