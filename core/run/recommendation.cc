@@ -15,6 +15,8 @@ constexpr double kMild = 10;
 constexpr double kModerate = 100;
 constexpr double kHigh = 1000;
 constexpr double kExtreme = 10000;
+// Class weights whose largest / smallest is below this weigh next to nothing.
+constexpr double kUniformSpread = 1.5;
 
 std::string Ratio(double ratio) { return absl::StrFormat("%.3g:1", ratio); }
 
@@ -28,16 +30,37 @@ std::string Name(const LossSpec& spec) {
   return spec.name.empty() ? DefaultLossName(spec.kind) : spec.name;
 }
 
-// Multiclass FOCAL's per-class alpha for `counts`: Cui 2019's effective-number
-// weights, normalised to sum to C, so that the loss is CLASS_BALANCED_FOCAL's
-// with the same counts (DESIGN.md's table names FOCAL; multiclass focal takes
-// its alpha per class).
-std::vector<double> ClassBalancedAlpha(const std::vector<int64_t>& counts) {
-  absl::StatusOr<std::vector<double>> weights = ClassWeightsFromCounts(
-      counts, WeightScheme::kEffectiveNumber, kDefaultEffectiveNumberBeta);
+// Multiclass FOCAL's per-class alpha for `counts` (DESIGN.md's table names
+// FOCAL with alpha; multiclass focal takes its alpha per class): inverse
+// square-root frequency, normalised to sum to C, as GetClassWeights serves it.
+// Not the effective number at beta 0.999: that flattens to equal weights once
+// classes hold many more than 1/(1-beta) = 1000 samples, which on a real run
+// would recommend focal without alpha. The square root keeps the rare
+// classes' weight without 1/n's extremes at 10000:1.
+std::vector<double> RecommendedClassAlpha(const std::vector<int64_t>& counts) {
+  absl::StatusOr<std::vector<double>> weights =
+      ClassWeightsFromCounts(counts, WeightScheme::kInverseSqrtFrequency, 0.0);
   // Counts of a run are never negative nor empty here.
   return weights.ok() ? *std::move(weights)
                       : std::vector<double>(counts.size(), 1.0);
+}
+
+// max/min of the per-class weights a multiclass FOCAL (class_alpha) or
+// CLASS_BALANCED_FOCAL applies, for the "nearly uniform" warning.
+double ClassWeightSpread(const LossSpec& spec,
+                         const std::vector<int64_t>& run_counts) {
+  std::vector<double> weights = spec.class_alpha;
+  if (spec.kind == LossKind::kClassBalancedFocal) {
+    const std::vector<int64_t>& counts =
+        spec.samples_per_class.empty() ? run_counts : spec.samples_per_class;
+    absl::StatusOr<std::vector<double>> computed =
+        ClassWeightsFromCounts(counts, WeightScheme::kEffectiveNumber,
+                               spec.beta.value_or(kDefaultEffectiveNumberBeta));
+    if (computed.ok()) weights = *std::move(computed);
+  }
+  if (weights.empty()) return 1.0;
+  const auto [low, high] = std::minmax_element(weights.begin(), weights.end());
+  return *low > 0 ? *high / *low : 1.0;
 }
 
 double Gamma(const LossSpec& spec) {
@@ -123,7 +146,7 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
     if (multiclass) {
       out.loss = {.kind = LossKind::kFocal,
                   .gamma = 0.0,
-                  .class_alpha = ClassBalancedAlpha(profile.class_counts)};
+                  .class_alpha = RecommendedClassAlpha(profile.class_counts)};
     } else {
       // Weight positives by the negatives' share: alpha-balanced CE.
       const double positives = static_cast<double>(profile.class_counts[0]);
@@ -134,7 +157,7 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
     out.reason =
         absl::StrCat("mild imbalance (", Ratio(r),
                      "): class-weighted cross-entropy (focal with gamma 0 and ",
-                     multiclass ? "class-balanced class_alpha"
+                     multiclass ? "class_alpha 1/sqrt(class count)"
                                 : "alpha the negatives' share",
                      ")");
   } else {
@@ -149,15 +172,14 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
     if (multiclass) {
       out.loss = {.kind = LossKind::kFocal,
                   .gamma = gamma,
-                  .class_alpha = ClassBalancedAlpha(profile.class_counts)};
+                  .class_alpha = RecommendedClassAlpha(profile.class_counts)};
     } else {
       out.loss = {.kind = LossKind::kFocal, .alpha = 0.25, .gamma = gamma};
     }
     out.reason = absl::StrCat(
         r > kHigh ? "extreme" : "strong", " imbalance (", Ratio(r),
         "): focal loss with gamma ", gamma, " (", preset, ") and ",
-        multiclass ? "class-balanced class_alpha (effective number, beta 0.999)"
-                   : "alpha 0.25");
+        multiclass ? "class_alpha 1/sqrt(class count)" : "alpha 0.25");
   }
 
   for (const LossSpec& spec : losses_in_use) {
@@ -182,6 +204,18 @@ LossRecommendation RecommendLoss(const ImbalanceProfile& profile,
       out.warnings.push_back(absl::StrCat(
           "'", Name(spec), "' has no class weighting (alpha) at ", Ratio(r),
           ": the majority class dominates the gradient"));
+    }
+    const bool weighs_classes =
+        spec.kind == LossKind::kClassBalancedFocal ||
+        (spec.kind == LossKind::kFocal && !spec.class_alpha.empty());
+    const double spread = ClassWeightSpread(spec, profile.class_counts);
+    if (weighs_classes && multiclass && r > kMild && spread < kUniformSpread) {
+      out.warnings.push_back(absl::StrFormat(
+          "the class weights of '%s' are nearly uniform (largest / smallest "
+          "%.3g) at %s: effective-number weights flatten out once classes "
+          "hold many more than 1/(1-beta) samples; raise beta (e.g. 1 - "
+          "1/largest class count) or weigh by 1/sqrt(class count)",
+          Name(spec), spread, Ratio(r)));
     }
   }
   if (r > kMild && total > 0) {

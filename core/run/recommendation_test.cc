@@ -12,6 +12,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 ImbalanceProfile Multiclass(std::vector<int64_t> counts) {
   return {.task = Task::kMulticlass, .class_counts = std::move(counts)};
@@ -29,11 +30,9 @@ TEST(RecommendLossTest, FollowsTheDecisionTable) {
       RecommendLoss(Multiclass({800, 100, 200}), {});
   EXPECT_EQ(mild.loss.kind, LossKind::kFocal);
   EXPECT_EQ(mild.loss.gamma, 0.0);  // Class-weighted cross-entropy.
-  // Effective-number weights of (800, 100, 200), beta 0.999, sum 3.
+  // 1/sqrt(n) for (800, 100, 200), normalised to sum 3.
   std::vector<double> expected;
-  for (const int n : {800, 100, 200}) {
-    expected.push_back((1 - 0.999) / (1 - std::pow(0.999, n)));
-  }
+  for (const int n : {800, 100, 200}) expected.push_back(1 / std::sqrt(n));
   const double total = expected[0] + expected[1] + expected[2];
   ASSERT_EQ(mild.loss.class_alpha.size(), 3u);
   for (int c = 0; c < 3; ++c) {
@@ -59,7 +58,14 @@ TEST(RecommendLossTest, FollowsTheDecisionTable) {
   EXPECT_EQ(extreme.loss.kind, LossKind::kFocal);
   EXPECT_EQ(extreme.loss.gamma, 3.0);  // 10000:1 is not above 10000:1
   ASSERT_EQ(extreme.loss.class_alpha.size(), 2u);
-  EXPECT_GT(extreme.loss.class_alpha[0], 1.9);  // the rare class
+  // sqrt(10000) = 100 times the weight, however many samples the run holds
+  // (effective numbers at beta 0.999 would be nearly equal here).
+  EXPECT_NEAR(extreme.loss.class_alpha[0] / extreme.loss.class_alpha[1], 100,
+              1e-9);
+  const LossRecommendation large =
+      RecommendLoss(Multiclass({10'000'000, 100'000}), {});
+  ASSERT_EQ(large.loss.class_alpha.size(), 2u);
+  EXPECT_NEAR(large.loss.class_alpha[1] / large.loss.class_alpha[0], 10, 1e-9);
 
   ImbalanceProfile multilabel{.task = Task::kMultilabel,
                               .class_counts = {5, 50},
@@ -71,6 +77,34 @@ TEST(RecommendLossTest, FollowsTheDecisionTable) {
   ImbalanceProfile detection{
       .task = Task::kDetection, .class_counts = {5}, .negative_counts = {1000}};
   EXPECT_EQ(RecommendLoss(detection, {}).loss.kind, LossKind::kRetinaNet);
+}
+
+TEST(RecommendLossTest, WarnsWhenClassWeightsAreNearlyUniform) {
+  // At 100:1 with 10M samples, effective-number weights at beta 0.999 are
+  // equal to machine precision: class-balanced focal then weighs nothing.
+  const ImbalanceProfile large = Multiclass({10'000'000, 100'000});
+  const auto nearly_uniform =
+      HasSubstr("class weights of 'class_balanced_focal' are nearly uniform");
+  EXPECT_THAT(
+      RecommendLoss(large, {{.kind = LossKind::kClassBalancedFocal}}).warnings,
+      Contains(nearly_uniform));
+  // A beta fitted to the counts keeps them apart: no warning.
+  EXPECT_THAT(RecommendLoss(large, {{.kind = LossKind::kClassBalancedFocal,
+                                     .beta = 1 - 1e-7}})
+                  .warnings,
+              Not(Contains(nearly_uniform)));
+  EXPECT_THAT(RecommendLoss(large, {{.kind = LossKind::kFocal,
+                                     .class_alpha = {1.0, 1.01}}})
+                  .warnings,
+              Contains(HasSubstr("class weights of 'focal' are nearly uniform "
+                                 "(largest / smallest 1.01)")));
+  // The recommendation's own class_alpha does not trip it.
+  const LossRecommendation advice = RecommendLoss(large, {});
+  EXPECT_THAT(RecommendLoss(large, {advice.loss}).warnings,
+              Not(Contains(HasSubstr("nearly uniform"))));
+  // Nor does a loss that applies no class weights.
+  EXPECT_THAT(RecommendLoss(large, {{.kind = LossKind::kOhem}}).warnings,
+              Not(Contains(HasSubstr("nearly uniform"))));
 }
 
 TEST(RecommendLossTest, WarnsAboutAntiPatterns) {

@@ -253,9 +253,11 @@ def test_recommendation_follows_the_decision_table(client: focalmetrics.Client, 
         assert recommendation.loss.gamma == expected_gamma
     assert recommendation.reason
     if kind in ("mild", "strong_multiclass"):
-        # Multiclass focal's alpha per class: the run's class-balanced weights.
-        np.testing.assert_allclose(recommendation.loss.class_alpha,
-                                   client.class_weights(run).weights, rtol=1e-6)
+        # Multiclass focal's alpha per class: the run's 1/sqrt(count) weights.
+        weights = client.class_weights(run, scheme="inverse_sqrt_frequency").weights
+        np.testing.assert_allclose(recommendation.loss.class_alpha, weights, rtol=1e-6)
+        np.testing.assert_allclose(weights, 3 / np.sqrt(counts) / np.sum(1 / np.sqrt(counts)),
+                                   rtol=1e-12)
     if kind == "balanced":
         assert any("on balanced data" in w for w in recommendation.warnings)
     if kind == "strong_binary":
