@@ -289,6 +289,13 @@ class RecordingService final : public v1::FocalMetrics::Service {
   std::map<std::string, std::string> runs_;  // Guarded by mu_
 };
 
+template <typename Request>
+Request WithRun(const std::string& run) {
+  Request request;
+  request.set_run(run);
+  return request;
+}
+
 // Routers that shard by run (docs/deploy.md) see the run on every call that
 // names one.
 TEST(ClientMetadataTest, EveryCallNamingARunSendsIt) {
@@ -302,24 +309,20 @@ TEST(ClientMetadataTest, EveryCallNamingARunSendsIt) {
   ASSERT_NE(port, 0);
   const auto client = Client::Create("127.0.0.1:" + std::to_string(port));
 
-  v1::ComputeLossRequest compute;
-  compute.set_run("r-compute");
-  EXPECT_TRUE(client->ComputeLoss(compute).ok());
-  v1::ReportRequest report;
-  report.set_run("r-report");
-  EXPECT_TRUE(client->Report(report).ok());
-  v1::GetMetricsRequest metrics;
-  metrics.set_run("r-metrics");
-  EXPECT_TRUE(client->GetMetrics(metrics).ok());
-  v1::GetClassWeightsRequest weights;
-  weights.set_run("r-weights");
-  EXPECT_TRUE(client->GetClassWeights(weights).ok());
-  v1::GetPrecisionRecallCurveRequest curve;
-  curve.set_run("r-curve");
-  EXPECT_TRUE(client->GetPrecisionRecallCurve(curve).ok());
-  v1::DeleteRunRequest remove;
-  remove.set_run("r-delete");
-  EXPECT_TRUE(client->DeleteRun(remove).ok());
+  EXPECT_TRUE(
+      client->ComputeLoss(WithRun<v1::ComputeLossRequest>("r-compute")).ok());
+  EXPECT_TRUE(client->Report(WithRun<v1::ReportRequest>("r-report")).ok());
+  EXPECT_TRUE(
+      client->GetMetrics(WithRun<v1::GetMetricsRequest>("r-metrics")).ok());
+  EXPECT_TRUE(
+      client->GetClassWeights(WithRun<v1::GetClassWeightsRequest>("r-weights"))
+          .ok());
+  EXPECT_TRUE(client
+                  ->GetPrecisionRecallCurve(
+                      WithRun<v1::GetPrecisionRecallCurveRequest>("r-curve"))
+                  .ok());
+  EXPECT_TRUE(
+      client->DeleteRun(WithRun<v1::DeleteRunRequest>("r-delete")).ok());
   EXPECT_TRUE(client->ListRuns({}).ok());
   std::unique_ptr<ReportStream> stream = client->OpenReportStream("r-stream");
   stream->WritesDone();
