@@ -119,8 +119,10 @@ std::vector<MetricFamily> RunMetricsCollector::Collect() const {
     order.resize(
         std::min<size_t>(order.size(), std::max(0, max_class_labels_)));
     std::sort(order.begin(), order.end());
-    const auto weights = (*state)->ClassWeights(WeightScheme::kEffectiveNumber,
-                                                kDefaultEffectiveNumberBeta);
+    // The weights the recommendation's class_alpha uses: effective numbers at
+    // beta 0.999 are all equal on a run of millions (docs/runs.md).
+    const auto weights =
+        (*state)->ClassWeights(WeightScheme::kInverseSqrtFrequency, 0.0);
     for (size_t c : order) {
       const std::string id = absl::StrCat(c);
       out.Add("focalmetrics_class_positives_total",
@@ -131,7 +133,8 @@ std::vector<MetricFamily> RunMetricsCollector::Collect() const {
       if (weights.ok()) {
         out.Add(
             "focalmetrics_class_weight",
-            "Effective-number class weight (beta 0.999) from the run's counts.",
+            "Class weight 1/sqrt(class count), normalised to sum to the number "
+            "of classes (the recommendation's class_alpha).",
             kGauge, with("class", id), (*weights)[c]);
       }
       if (c < ap.per_class.size() && ap.per_class[c].defined) {

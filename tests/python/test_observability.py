@@ -96,7 +96,7 @@ def test_every_run_metric_arrives_with_the_values_of_get_metrics(
     server, prometheus = reported
     with focalmetrics.Client(server.target) as client:
         metrics = client.metrics("e2e-a")
-        weights = client.class_weights("e2e-a")
+        weights = client.class_weights("e2e-a", scheme="inverse_sqrt_frequency")
     sel = 'run="e2e-a",split="train"'
     assert value(prometheus, f"focalmetrics_samples_total{{{sel}}}") == metrics.samples
     assert value(prometheus, f"focalmetrics_batches_total{{{sel}}}") == metrics.batches == 20

@@ -65,7 +65,7 @@ def run_worker(target: str, run: str, worker: int, stop: Any, pace: float) -> No
 
 def summary(client: Any, run: str) -> str:
     metrics = client.metrics(run)
-    weights = client.class_weights(run)
+    weights = client.class_weights(run, scheme="inverse_sqrt_frequency")
     losses = "  ".join(f"{l.name} {l.mean:.4f}" for l in metrics.losses)
     ap = metrics.average_precision
     rare = ", ".join(f"{w:.2f}" for w in weights.weights[-3:])
@@ -75,7 +75,7 @@ def summary(client: Any, run: str) -> str:
         f"  loss (epoch mean): {losses}",
         f"  PR-AUC macro {ap.macro:.4f}  micro {ap.micro:.4f}  weighted {ap.weighted:.4f}"
         f"{'' if ap.exact else '  (bounded memory)'}",
-        f"  class weights (effective number), rarest three: {rare}",
+        f"  class weights (1/sqrt count, the recommended class_alpha), rarest three: {rare}",
         f"  recommended: {recommendation.reason}",
     ]
     return "\n".join(lines)
