@@ -60,20 +60,22 @@ absl::Status RunsImpl::Report(const v1::ReportRequest& request,
   }
   FM_ASSIGN_OR_RETURN(const BatchView view, BatchFromProto(request.batch()));
   FM_ASSIGN_OR_RETURN(const PreparedBatch batch, PreparedBatch::Prepare(view));
+  std::vector<int64_t> run_class_counts;
+  if (existing.ok() && NeedsRunClassCounts(specs)) {
+    run_class_counts = (*existing)->SamplesPerClass();
+  }
   // Everything that needs no run is checked before the run is created, so a
   // rejected first batch leaves no empty run behind.
   FM_ASSIGN_OR_RETURN(
       PreparedReport report,
-      RunState::Prepare(
-          {.worker = request.worker(),
-           .seq = request.seq(),
-           .step = request.step(),
-           .epoch = request.epoch(),
-           .batch = &batch,
-           .losses = std::move(specs),
-           .run_class_counts = existing.ok() ? (*existing)->SamplesPerClass()
-                                             : std::vector<int64_t>()},
-          registry_->limits().run));
+      RunState::Prepare({.worker = request.worker(),
+                         .seq = request.seq(),
+                         .step = request.step(),
+                         .epoch = request.epoch(),
+                         .batch = &batch,
+                         .losses = std::move(specs),
+                         .run_class_counts = std::move(run_class_counts)},
+                        registry_->limits().run));
   FM_ASSIGN_OR_RETURN(const std::shared_ptr<RunState> state,
                       registry_->GetOrCreate(request.run(), request.split()));
   FM_ASSIGN_OR_RETURN(const ReportResult result,

@@ -127,6 +127,13 @@ void RunState::StartEpoch(int64_t epoch) {
   }
 }
 
+bool NeedsRunClassCounts(absl::Span<const LossSpec> losses) {
+  return std::any_of(losses.begin(), losses.end(), [](const LossSpec& spec) {
+    return spec.kind == LossKind::kClassBalancedFocal &&
+           spec.samples_per_class.empty();
+  });
+}
+
 absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
                                                  const RunLimits& limits) {
   if (input.seq == 0) {
@@ -150,8 +157,7 @@ absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
   absl::flat_hash_set<std::string> names;
   for (size_t i = 0; i < input.losses.size(); ++i) {
     LossSpec spec = input.losses[i];
-    if (spec.kind == LossKind::kClassBalancedFocal &&
-        spec.samples_per_class.empty()) {
+    if (NeedsRunClassCounts({&spec, 1})) {
       const int64_t classes = batch.num_classes();
       spec.samples_per_class =
           static_cast<int64_t>(input.run_class_counts.size()) == classes
@@ -176,7 +182,8 @@ absl::StatusOr<PreparedReport> RunState::Prepare(const ReportInput& input,
 
 absl::StatusOr<ReportResult> RunState::Report(const ReportInput& input) {
   ReportInput with_counts = input;
-  if (with_counts.run_class_counts.empty()) {
+  if (with_counts.run_class_counts.empty() &&
+      NeedsRunClassCounts(with_counts.losses)) {
     with_counts.run_class_counts = SamplesPerClass();
   }
   FM_ASSIGN_OR_RETURN(PreparedReport report, Prepare(with_counts, limits_));

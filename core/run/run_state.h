@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "core/ap/average_precision.h"
 #include "core/losses/batch.h"
 #include "core/losses/class_weights.h"
@@ -61,6 +62,11 @@ struct ReportInput {
   // Apply then rejects) count as zeros: n_c = 0 is 1, equal weights.
   std::vector<int64_t> run_class_counts;
 };
+
+// Whether Prepare reads ReportInput::run_class_counts for `losses` (a
+// CLASS_BALANCED_FOCAL without samples_per_class), so that callers fetch the
+// counts, under the run's lock, only then.
+bool NeedsRunClassCounts(absl::Span<const LossSpec> losses);
 
 struct NamedLossValue {
   std::string name;

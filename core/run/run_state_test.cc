@@ -252,6 +252,10 @@ TEST(RunStateTest, ClassBalancedFocalUsesTheRunCountsSoFar) {
   EXPECT_EQ(prepared_loss({300, 30, 3}), loss_with({300, 30, 3}));
   EXPECT_NE(loss_with({300, 30, 3}), loss_with({0, 0, 0}));
   EXPECT_EQ(prepared_loss({300, 30}), loss_with({0, 0, 0}));
+  EXPECT_TRUE(NeedsRunClassCounts({{.kind = LossKind::kClassBalancedFocal}}));
+  EXPECT_FALSE(NeedsRunClassCounts(
+      {{.kind = LossKind::kClassBalancedFocal, .samples_per_class = {3, 1}},
+       {.kind = LossKind::kFocal}}));
 
   // RunState::Report reads the counts itself.
   RunState run("cb", "train", RunLimits{});

@@ -515,8 +515,8 @@ def _gamma_argument(text: str) -> float:
     """--gamma: a number or a preset name (focalmetrics.GAMMA_PRESETS)."""
     try:
         return gamma_value(text, "--gamma")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+    except ValueError as error:  # argparse says "argument --gamma:" itself
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--gamma: ")) from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
